@@ -1,0 +1,261 @@
+// The single source of truth for cluster_config.yaml.
+// Shape rules live here (one field, one rule); rules that relate several fields live in rules.ts.
+// Every object is strict, so a typo is an error and not a silently ignored key.
+import { z } from "zod";
+
+/** A `${VAR}` reference: the only form a secret may take in the config. */
+export const SECRET_REF = /^\$\{([A-Z][A-Z0-9_]*)\}$/;
+
+const ipv4 = z
+  .string()
+  .refine(
+    (s) => /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(s) && s.split(".").every((o) => Number(o) <= 255 && String(Number(o)) === o),
+    { message: "must be an IPv4 address like 192.168.1.101" },
+  );
+
+// RFC 1123 host label: letters, digits and '-', not starting or ending with '-', at most 63 characters.
+const hostname = z
+  .string()
+  .regex(/^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/, { message: "must be an RFC 1123 host name (letters, digits, '-'; 1-63 characters; no leading or trailing '-')" });
+
+const name = z
+  .string()
+  .regex(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/, { message: "must start with a letter and use only letters, digits, '_', '.', '-' (at most 64 characters)" });
+
+const identifier = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, { message: "must be letters, digits and '_' (at most 64 characters, not starting with a digit)" });
+
+const absPath = z
+  .string()
+  .regex(/^\/[A-Za-z0-9._@+\/-]*$/, { message: "must be an absolute path made of letters, digits and . _ @ + - /" })
+  .refine((p) => !p.split("/").includes(".."), { message: "must not contain '..'" });
+
+const port = z.number().int({ message: "must be a whole number" }).min(1, { message: "must be a port number 1-65535" }).max(65535, { message: "must be a port number 1-65535" });
+
+const iface = z.string().regex(/^[A-Za-z0-9_.:@-]{1,15}$/, { message: "must be a network interface name (1-15 characters: letters, digits, '_', '.', ':', '@', '-')" });
+
+/** A secret: must be a `${VAR}` reference, resolved on the node at run time from the secrets file. */
+const secret = z.string().regex(SECRET_REF, {
+  message: "secrets must be a ${VAR} reference (upper-case name), e.g. ${REDIS_PASSWORD}; put the value in the secrets file on each node",
+});
+
+const cronField = "(\\*|\\d+(-\\d+)?)(\\/\\d+)?(,(\\*|\\d+(-\\d+)?)(\\/\\d+)?)*";
+const cronFieldRe = new RegExp(`^${cronField}$`);
+const CRON_RANGES: Array<[number, number, string]> = [
+  [0, 59, "minute"],
+  [0, 23, "hour"],
+  [1, 31, "day of month"],
+  [1, 12, "month"],
+  [0, 7, "day of week"],
+];
+const cron = z.string().superRefine((s, ctx) => {
+  const fields = s.trim().split(/\s+/);
+  if (fields.length !== 5) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be a cron schedule of 5 fields (minute hour day month weekday), got ${fields.length}` });
+    return;
+  }
+  fields.forEach((f, i) => {
+    const [lo, hi, what] = CRON_RANGES[i];
+    const numbers = (f.match(/\d+/g) ?? []).map(Number);
+    const stepless = f.replace(/\/\d+/g, "");
+    const bounded = (stepless.match(/\d+/g) ?? []).map(Number);
+    if (!cronFieldRe.test(f) || bounded.some((n) => n < lo || n > hi) || numbers.some((n) => !Number.isFinite(n))) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `invalid cron ${what} field '${f}' (allowed ${lo}-${hi}, '*', ranges, lists and steps)` });
+    }
+  });
+});
+
+const node = z
+  .object({
+    ip: ipv4,
+    hostname,
+    priority: z.number().int({ message: "must be a whole number" }).min(1, { message: "must be 1-254" }).max(254, { message: "must be 1-254" }),
+    role: z.enum(["master", "worker"]).default("master"),
+  })
+  .strict();
+
+const arbitrator = z
+  .object({
+    ip: ipv4,
+    hostname,
+  })
+  .strict()
+  .describe("A small third host (witness) that runs garbd and a Redis sentinel so a 2-node cluster survives losing one node.");
+
+const vip = z
+  .object({
+    address: ipv4,
+    interface: iface,
+    vrrp_router_id: z.number().int().min(1, { message: "must be 1-255" }).max(255, { message: "must be 1-255" }),
+    auth_password: secret.optional().describe("VRRPv2 only (VRRPv3 has no authentication); at most 8 characters, checked on the node."),
+    advert_int: z.number().min(0.01, { message: "must be 0.01-255 seconds" }).max(255, { message: "must be 0.01-255 seconds" }).default(0.1)
+      .describe("Seconds between VRRP adverts; sub-second values need vrrp_version 3. Failover takes about 3 adverts."),
+    vrrp_version: z.union([z.literal(2), z.literal(3)]).default(3),
+  })
+  .strict();
+
+const storage = z
+  .object({
+    type: z.enum(["glusterfs", "nfs"]).default("glusterfs"),
+    mount_point: absPath.default("/mnt/gluster"),
+    backup_path: absPath.default("/data/system_backup"),
+    brick_path: absPath.default("/data/glusterfs/shared"),
+    volume_name: identifier.default("shared_data"),
+    replica_count: z.union([z.literal("auto"), z.number().int().min(1, { message: "must be 'auto' or a whole number >= 1" })]).default("auto"),
+    arbiter: z.boolean().default(false).describe("Use the arbitrator host's brick as a GlusterFS arbiter (needs cluster.arbitrator)."),
+    nfs_export: z.string().regex(/^[A-Za-z0-9.-]+:\/[A-Za-z0-9._@+\/-]*$/, { message: "must be HOST:/path" }).optional(),
+  })
+  .strict();
+
+const databaseEntry = z
+  .object({
+    name: identifier,
+    user: identifier,
+    password: secret,
+  })
+  .strict();
+
+const database = z
+  .object({
+    type: z.literal("mariadb-galera").default("mariadb-galera"),
+    port: port.default(3306),
+    cluster_name: identifier.default("hpc_portal_cluster"),
+    sst_method: z.enum(["rsync", "mariabackup"]).default("rsync"),
+    sst_user: identifier.default("sst_user"),
+    sst_password: secret.optional().describe("Needed for sst_method mariabackup."),
+    galera_port: port.default(4567),
+    ist_port: port.default(4568),
+    sst_port: port.default(4444),
+    databases: z.array(databaseEntry).default([]),
+  })
+  .strict();
+
+const redis = z
+  .object({
+    type: z.enum(["cluster", "sentinel"]).default("cluster"),
+    port: port.default(6379),
+    sentinel_port: port.default(26379),
+    password: secret,
+    replicas: z.number().int().min(0, { message: "must be 0 or 1" }).max(1, { message: "must be 0 or 1" }).default(0),
+  })
+  .strict();
+
+const slurm = z
+  .object({
+    mode: z.enum(["multi-master", "ha"]).default("multi-master"),
+    cluster_name: z.string().regex(/^[a-z][a-z0-9_]{0,39}$/, { message: "must be lower-case letters, digits and '_' (Slurm cluster names are lower case)" }).default("hpc"),
+    state_location: absPath.default("/mnt/gluster/slurm/state"),
+    log_location: absPath.default("/mnt/gluster/slurm/logs"),
+    spool_location: absPath.default("/var/spool/slurmd"),
+    controller_timeout: z.number().int().min(3).max(600).default(10).describe("SlurmctldTimeout: seconds before a backup controller takes over."),
+    slurmctld_port: port.default(6817),
+    slurmd_port: port.default(6818),
+    slurmdbd_port: port.default(6819),
+  })
+  .strict();
+
+const retentionPolicy = z
+  .object({
+    daily: z.number().int().min(0).default(7),
+    weekly: z.number().int().min(0).default(4),
+    monthly: z.number().int().min(0).default(12),
+  })
+  .strict();
+
+const backup = z
+  .object({
+    enabled: z.boolean().default(true),
+    schedule: cron.default("0 2 * * *"),
+    incremental_schedule: cron.optional().describe("When set, an incremental backup also runs on this schedule (e.g. hourly)."),
+    retention_days: z.number().int().min(1).default(30),
+    retention_policy: retentionPolicy.default({}),
+    backup_items: z.array(z.enum(["configs", "databases", "slurm_state", "redis_rdb"])).default(["configs", "databases", "slurm_state", "redis_rdb"]),
+  })
+  .strict();
+
+const alertReceiver = z
+  .object({
+    name: name,
+    webhook_url: z.string().regex(/^https?:\/\/[A-Za-z0-9.:\/_?=&%-]+$/, { message: "must be an http(s) URL without spaces or quotes" }).optional(),
+    email: z.string().regex(/^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+$/, { message: "must be an e-mail address" }).optional(),
+  })
+  .strict();
+
+const monitoring = z
+  .object({
+    prometheus_port: port.default(9090),
+    node_exporter_port: port.default(9100),
+    alertmanager_port: port.default(9093),
+    alert_receivers: z.array(alertReceiver).default([]),
+  })
+  .strict();
+
+const HEALTH_CHECKS = ["slurmctld", "slurmdbd", "mariadb", "redis", "glusterfs", "disk", "memory", "web"] as const;
+
+const health = z
+  .object({
+    port: port.default(8430).describe("Port of the node's GET /health endpoint."),
+    disk_warning_percent: z.number().int().min(1).max(100).default(80),
+    memory_warning_percent: z.number().int().min(1).max(100).default(90),
+    critical_checks: z.array(z.enum(HEALTH_CHECKS)).default(["mariadb", "redis", "glusterfs"])
+      .describe("Checks whose failure makes /health answer 503 and moves the VIP; the others only count."),
+    drain_file: absPath.default("/etc/hpc-cluster/drain"),
+  })
+  .strict();
+
+const webService = z
+  .object({
+    name: name,
+    port: port,
+    health_path: z.string().regex(/^\/[A-Za-z0-9._\/-]*$/, { message: "must be a URL path like /health" }).default("/health"),
+    critical: z.boolean().default(false),
+  })
+  .strict();
+
+const discovery = z
+  .object({
+    ssh_timeout: z.number().int().min(1).max(60).default(5),
+    probe_timeout: z.number().int().min(1).max(60).default(3),
+    ssh_user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, { message: "must be a Unix user name" }).default("root"),
+  })
+  .strict();
+
+export const clusterSchema = z
+  .object({
+    name,
+    nodes: z.array(node).min(1, { message: "at least one node is required" }),
+    network_prefix: z.number().int().min(8).max(30).default(24).describe("Prefix length of the nodes' subnet; the VIP must lie in it."),
+    arbitrator: arbitrator.optional(),
+    vip,
+    storage: storage.default({}),
+    database: database.default({}),
+    redis,
+    slurm: slurm.default({}),
+    backup: backup.default({}),
+    monitoring: monitoring.default({}),
+    health: health.default({}),
+    web_services: z.array(webService).default([]),
+    discovery: discovery.default({}),
+    secrets_file: absPath.default("/etc/hpc-cluster/secrets.env"),
+    state_dir: absPath.default("/var/lib/hpc-cluster"),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    cluster: clusterSchema,
+  })
+  .strict();
+
+export type ClusterConfig = z.infer<typeof configSchema>;
+export type Cluster = ClusterConfig["cluster"];
+export type ConfigInput = z.input<typeof configSchema>;
+
+/** Paths (dot form, `*` for array items) whose values are secrets. */
+export const SECRET_FIELDS = [
+  "cluster.vip.auth_password",
+  "cluster.database.sst_password",
+  "cluster.database.databases.*.password",
+  "cluster.redis.password",
+];

@@ -1,0 +1,148 @@
+// Everything computed from the config, so templates only print values and never compute.
+import type { ClusterConfig } from "../config/schema.js";
+import { SECRET_REF } from "../config/schema.js";
+
+export type ShellValue = string | number | boolean | Array<string | number>;
+
+export interface ShellVar {
+  name: string;
+  value: ShellValue;
+  comment?: string;
+}
+
+export interface Model {
+  cluster: ClusterConfig["cluster"];
+  nodesByPriority: ClusterConfig["cluster"]["nodes"];
+  nodeCount: number;
+  quorum: number;
+  failuresTolerated: number;
+  sizeWords: string;
+  redisTopology: "cluster" | "sentinel";
+  secretNames: Array<{ name: string; usedBy: string }>;
+  shellVars: ShellVar[];
+  configYaml: string;
+}
+
+const REDUNDANCY = ["Standalone", "Dual Redundancy", "Triple Redundancy", "Quad Redundancy"];
+
+/** "4-node (Quad Redundancy)", as cluster_info.sh prints it. */
+export function sizeInWords(n: number): string {
+  return `${n}-node (${REDUNDANCY[n - 1] ?? `${n}-way Redundancy`})`;
+}
+
+export function secretName(ref: string | undefined): string {
+  if (!ref) return "";
+  const m = SECRET_REF.exec(ref);
+  return m ? m[1] : "";
+}
+
+export function buildModel(config: ClusterConfig, configYaml: string): Model {
+  const c = config.cluster;
+  const nodesByPriority = [...c.nodes].sort((a, b) => b.priority - a.priority);
+  const n = c.nodes.length;
+  const quorum = Math.floor(n / 2) + 1;
+
+  const secretNames: Model["secretNames"] = [];
+  const addSecret = (ref: string | undefined, usedBy: string) => {
+    const name = secretName(ref);
+    if (name && !secretNames.some((s) => s.name === name)) secretNames.push({ name, usedBy });
+  };
+  addSecret(c.vip.auth_password, "keepalived VRRPv2 authentication (at most 8 characters)");
+  addSecret(c.database.sst_password, `MariaDB SST user ${c.database.sst_user}`);
+  c.database.databases.forEach((d) => addSecret(d.password, `MariaDB user ${d.user} (database ${d.name})`));
+  addSecret(c.redis.password, "Redis requirepass/masterauth");
+
+  const webUrls = c.web_services.map((w) => `http://127.0.0.1:${w.port}${w.health_path}`);
+  const v = (name: string, value: ShellValue, comment?: string): ShellVar => ({ name, value, comment });
+  const shellVars: ShellVar[] = [
+    v("CLUSTER_NAME", c.name),
+    v("NODE_IPS", nodesByPriority.map((x) => x.ip), "nodes, highest priority first"),
+    v("NODE_HOSTNAMES", nodesByPriority.map((x) => x.hostname)),
+    v("NODE_PRIORITIES", nodesByPriority.map((x) => x.priority)),
+    v("NODE_ROLES", nodesByPriority.map((x) => x.role)),
+    v("NODE_COUNT", n),
+    v("QUORUM_SIZE", quorum),
+    v("NETWORK_PREFIX", c.network_prefix),
+    v("ARBITRATOR_IP", c.arbitrator?.ip ?? ""),
+    v("ARBITRATOR_HOSTNAME", c.arbitrator?.hostname ?? ""),
+    v("VIP_ADDRESS", c.vip.address),
+    v("VIP_INTERFACE", c.vip.interface),
+    v("VIP_ROUTER_ID", c.vip.vrrp_router_id),
+    v("VIP_ADVERT_INT", c.vip.advert_int),
+    v("VIP_VRRP_VERSION", c.vip.vrrp_version),
+    v("VIP_AUTH_SECRET", secretName(c.vip.auth_password), "name of the secret, never its value"),
+    v("STORAGE_TYPE", c.storage.type),
+    v("STORAGE_MOUNT_POINT", c.storage.mount_point),
+    v("STORAGE_BACKUP_PATH", c.storage.backup_path),
+    v("STORAGE_BRICK_PATH", c.storage.brick_path),
+    v("STORAGE_VOLUME_NAME", c.storage.volume_name),
+    v("STORAGE_REPLICA_COUNT", c.storage.replica_count),
+    v("STORAGE_ARBITER", c.storage.arbiter),
+    v("STORAGE_NFS_EXPORT", c.storage.nfs_export ?? ""),
+    v("DB_TYPE", c.database.type),
+    v("DB_PORT", c.database.port),
+    v("DB_GALERA_PORT", c.database.galera_port),
+    v("DB_IST_PORT", c.database.ist_port),
+    v("DB_SST_PORT", c.database.sst_port),
+    v("DB_CLUSTER_NAME", c.database.cluster_name),
+    v("DB_SST_METHOD", c.database.sst_method),
+    v("DB_SST_USER", c.database.sst_user),
+    v("DB_SST_PASSWORD_SECRET", secretName(c.database.sst_password)),
+    v("DB_NAMES", c.database.databases.map((d) => d.name)),
+    v("DB_USERS", c.database.databases.map((d) => d.user)),
+    v("DB_PASSWORD_SECRETS", c.database.databases.map((d) => secretName(d.password))),
+    v("REDIS_TYPE", c.redis.type),
+    v("REDIS_PORT", c.redis.port),
+    v("REDIS_SENTINEL_PORT", c.redis.sentinel_port),
+    v("REDIS_PASSWORD_SECRET", secretName(c.redis.password)),
+    v("REDIS_REPLICAS", c.redis.replicas),
+    v("SLURM_MODE", c.slurm.mode),
+    v("SLURM_CLUSTER_NAME", c.slurm.cluster_name),
+    v("SLURM_STATE_LOCATION", c.slurm.state_location),
+    v("SLURM_LOG_LOCATION", c.slurm.log_location),
+    v("SLURM_SPOOL_LOCATION", c.slurm.spool_location),
+    v("SLURM_CONTROLLER_TIMEOUT", c.slurm.controller_timeout),
+    v("SLURM_SLURMCTLD_PORT", c.slurm.slurmctld_port),
+    v("SLURM_SLURMD_PORT", c.slurm.slurmd_port),
+    v("SLURM_SLURMDBD_PORT", c.slurm.slurmdbd_port),
+    v("BACKUP_ENABLED", c.backup.enabled),
+    v("BACKUP_SCHEDULE", c.backup.schedule),
+    v("BACKUP_INCREMENTAL_SCHEDULE", c.backup.incremental_schedule ?? ""),
+    v("BACKUP_RETENTION_DAYS", c.backup.retention_days),
+    v("BACKUP_KEEP_DAILY", c.backup.retention_policy.daily),
+    v("BACKUP_KEEP_WEEKLY", c.backup.retention_policy.weekly),
+    v("BACKUP_KEEP_MONTHLY", c.backup.retention_policy.monthly),
+    v("BACKUP_ITEMS", c.backup.backup_items),
+    v("MONITORING_PROMETHEUS_PORT", c.monitoring.prometheus_port),
+    v("MONITORING_NODE_EXPORTER_PORT", c.monitoring.node_exporter_port),
+    v("MONITORING_ALERTMANAGER_PORT", c.monitoring.alertmanager_port),
+    v("HEALTH_PORT", c.health.port),
+    v("HEALTH_DISK_WARNING_PERCENT", c.health.disk_warning_percent),
+    v("HEALTH_MEMORY_WARNING_PERCENT", c.health.memory_warning_percent),
+    v("HEALTH_CRITICAL_CHECKS", c.health.critical_checks),
+    v("HEALTH_DRAIN_FILE", c.health.drain_file),
+    v("WEB_SERVICE_NAMES", c.web_services.map((w) => w.name)),
+    v("WEB_SERVICE_PORTS", c.web_services.map((w) => w.port)),
+    v("WEB_SERVICE_URLS", webUrls),
+    v("WEB_SERVICE_CRITICAL", c.web_services.map((w) => (w.critical ? "true" : "false"))),
+    v("DISCOVERY_SSH_TIMEOUT", c.discovery.ssh_timeout),
+    v("DISCOVERY_PROBE_TIMEOUT", c.discovery.probe_timeout),
+    v("DISCOVERY_SSH_USER", c.discovery.ssh_user),
+    v("SECRETS_FILE", c.secrets_file),
+    v("STATE_DIR", c.state_dir),
+    v("SECRET_NAMES", secretNames.map((s) => s.name)),
+  ];
+
+  return {
+    cluster: c,
+    nodesByPriority,
+    nodeCount: n,
+    quorum,
+    failuresTolerated: n - quorum,
+    sizeWords: sizeInWords(n),
+    redisTopology: c.redis.type,
+    secretNames,
+    shellVars,
+    configYaml,
+  };
+}

@@ -1,0 +1,124 @@
+# shellcheck shell=bash
+# lib/run.sh - commands and file writes that honour --dry-run, and atomic, idempotent writes.
+DRY_RUN="${DRY_RUN:-0}"
+# Files replaced during this run and where their previous content was saved (for rollback).
+HPC_REPLACED_FILES=()
+HPC_REPLACED_BACKUPS=()
+
+run::is_dry() {
+  [[ $DRY_RUN == 1 ]]
+}
+
+# run::cmd CMD...: run a command that changes something; under --dry-run print it instead.
+run::cmd() {
+  if run::is_dry; then
+    printf '[dryrun] would run: %s\n' "$(run::quote "$@")"
+    return 0
+  fi
+  log::to_file CMD "$(run::quote "$@")"
+  "$@"
+}
+
+# run::quote ARGS...: a copy-pasteable rendering of a command line.
+run::quote() {
+  local out="" a
+  for a in "$@"; do
+    if [[ $a =~ ^[A-Za-z0-9_./:=@,+%-]+$ ]]; then out+="$a "; else out+="$(printf '%q' "$a") "; fi
+  done
+  printf '%s' "${out% }"
+}
+
+# run::write_file PATH [MODE] [OWNER[:GROUP]] < CONTENT
+# Atomic (temp file in the same directory, then rename) and idempotent (identical content is left
+# alone). The previous content is kept so a failed phase can put it back (run::rollback_files).
+# Returns 0 when the file was written, 0 when unchanged too; RUN_CHANGED says which (1/0).
+# SECRET_CONTENT=1 masks the content under --dry-run.
+run::write_file() {
+  local path=$1 mode=${2:-0644} owner=${3:-} content dir tmp backup
+  content="$(cat; printf x)"
+  content="${content%x}"
+  # shellcheck disable=SC2034 # read by callers
+  RUN_CHANGED=0
+  if [[ -f $path ]] && [[ "$(cat "$path"; printf x)" == "${content}x" ]]; then
+    log::to_file INFO "unchanged $path"
+    return 0
+  fi
+  # shellcheck disable=SC2034
+  RUN_CHANGED=1
+  if run::is_dry; then
+    printf '[dryrun] would write %s (mode %s%s)\n' "$path" "$mode" "${owner:+, owner $owner}"
+    if [[ ${SECRET_CONTENT:-0} == 1 ]]; then
+      printf '    (content holds secrets; not shown)\n'
+    else
+      printf '%s' "$content" | sed 's/^/    | /'
+      [[ -z $content || $content == *$'\n' ]] || printf '\n'
+    fi
+    return 0
+  fi
+  dir="$(dirname "$path")"
+  mkdir -p "$dir"
+  if [[ -f $path ]]; then
+    backup="$(mktemp "$dir/.$(basename "$path").hpc-prev.XXXXXX")"
+    cp -p -- "$path" "$backup"
+  else
+    backup=""
+  fi
+  HPC_REPLACED_FILES+=("$path")
+  HPC_REPLACED_BACKUPS+=("$backup")
+  tmp="$(mktemp "$dir/.$(basename "$path").hpc-new.XXXXXX")"
+  printf '%s' "$content" > "$tmp"
+  chmod "$mode" "$tmp"
+  if [[ -n $owner ]]; then chown "$owner" "$tmp"; fi
+  mv -f -- "$tmp" "$path"
+  log::to_file INFO "wrote $path"
+}
+
+# run::rollback_files: put back every file this run replaced (newest first); remove new ones.
+run::rollback_files() {
+  local i path backup
+  for (( i=${#HPC_REPLACED_FILES[@]}-1; i>=0; i-- )); do
+    path=${HPC_REPLACED_FILES[i]}
+    backup=${HPC_REPLACED_BACKUPS[i]}
+    if [[ -n $backup && -f $backup ]]; then
+      mv -f -- "$backup" "$path"
+      log::warn "rolled back $path"
+    elif [[ -z $backup ]]; then
+      rm -f -- "$path"
+      log::warn "removed $path (it did not exist before)"
+    fi
+  done
+  HPC_REPLACED_FILES=()
+  HPC_REPLACED_BACKUPS=()
+}
+
+# run::commit_files: the run succeeded; drop the saved previous contents.
+run::commit_files() {
+  local backup
+  for backup in "${HPC_REPLACED_BACKUPS[@]+"${HPC_REPLACED_BACKUPS[@]}"}"; do
+    [[ -n $backup ]] && rm -f -- "$backup"
+  done
+  HPC_REPLACED_FILES=()
+  HPC_REPLACED_BACKUPS=()
+}
+
+# run::mkdir PATH [MODE] [OWNER]: create a directory (idempotent, dry-run aware).
+run::mkdir() {
+  local path=$1 mode=${2:-0755} owner=${3:-}
+  if [[ -d $path ]]; then return 0; fi
+  run::cmd mkdir -p -m "$mode" -- "$path"
+  if [[ -n $owner ]]; then run::cmd chown "$owner" "$path"; fi
+}
+
+# run::wait_until TIMEOUT_S DESCRIPTION CMD...: poll CMD every 0.5 s until it succeeds or time runs out.
+run::wait_until() {
+  local timeout=$1 what=$2 deadline
+  shift 2
+  deadline=$(( SECONDS + timeout ))
+  until "$@"; do
+    if (( SECONDS >= deadline )); then
+      log::error "timed out after ${timeout}s waiting for $what"
+      return 1
+    fi
+    sleep 0.5
+  done
+}
