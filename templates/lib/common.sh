@@ -42,6 +42,8 @@ source "$HPC_LIB_DIR/tpl.sh"
 source "$HPC_LIB_DIR/ui.sh"
 # shellcheck source=json.sh
 source "$HPC_LIB_DIR/json.sh"
+# shellcheck source=remote.sh
+source "$HPC_LIB_DIR/remote.sh"
 
 # lib::help prints the script's header comment (from "# Usage:" to the first non-comment line).
 lib::help() {
