@@ -165,8 +165,7 @@ ask() {  # ask WHERE IP : what the echo service on IP:7000 answers, seen from WH
   lab crash n2
   run ip netns pids "$(lab_prefix)-n2"
   assert_output ""
-  run kill -0 "$holder"
-  assert_failure
+  pid_gone "$holder"
   run lab status --json
   assert_equal "$(jq -r '.nodes[] | select(.name == "n2") | .state' <<<"$output")" crashed
   run lab_exec n2 true

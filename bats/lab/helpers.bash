@@ -24,6 +24,8 @@
 #   lab_ip nK | client            the address;  lab_hostname nK: the hostname
 #   lab_port_open WHERE IP PORT   true if a TCP connect from WHERE (nK or client) to IP:PORT succeeds
 #   wait_until TIMEOUT_S CMD...   poll CMD (every 0.2 s) until it succeeds; fail with its last output
+#   pid_gone PID                  true if PID is gone or only a zombie (killed lab processes are
+#                                 orphans: the host's PID 1 reaps them a moment later)
 #
 # The prefix is $LAB_PREFIX if set, else derived from the .bats file path (unique per suite), so suites
 # never share or tear down each other's lab. Daemons started through lab_exec do not inherit bats' fd 3
@@ -105,4 +107,8 @@ wait_until() {
     fi
     sleep 0.2
   done
+}
+
+pid_gone() {
+  [[ ! -e /proc/$1/stat ]] || [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) == Z ]]
 }
