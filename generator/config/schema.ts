@@ -127,6 +127,10 @@ const database = z
     galera_port: port.default(4567),
     ist_port: port.default(4568),
     sst_port: port.default(4444),
+    innodb_buffer_pool_size: z.string().regex(/^[1-9][0-9]*[KMG]$/, { message: "must be a size like 512M or 2G" }).default("1G")
+      .describe("InnoDB buffer pool per node (labs and tests lower it, e.g. 32M)."),
+    gcache_size: z.string().regex(/^[1-9][0-9]*[KMG]$/, { message: "must be a size like 512M or 2G" }).default("1G")
+      .describe("Galera write-set cache: a returning node within this much history rejoins by IST instead of a full SST."),
     databases: z.array(databaseEntry).default([]),
   })
   .strict();

@@ -88,6 +88,8 @@ export function buildModel(config: ClusterConfig, configYaml: string): Model {
     v("DB_SST_METHOD", c.database.sst_method),
     v("DB_SST_USER", c.database.sst_user),
     v("DB_SST_PASSWORD_SECRET", secretName(c.database.sst_password)),
+    v("DB_INNODB_BUFFER_POOL_SIZE", c.database.innodb_buffer_pool_size),
+    v("DB_GCACHE_SIZE", c.database.gcache_size),
     v("DB_NAMES", c.database.databases.map((d) => d.name)),
     v("DB_USERS", c.database.databases.map((d) => d.user)),
     v("DB_PASSWORD_SECRETS", c.database.databases.map((d) => secretName(d.password))),
