@@ -28,15 +28,30 @@ svc::_do() {
       ;;
   esac
   if declare -F "svc::direct_${action}_${name}" >/dev/null; then
-    "svc::direct_${action}_${name}"
+    svc::_detached "svc::direct_${action}_${name}"
     return
   fi
   script="$(svc::_init_script "$name")"
   if [[ -x $script ]]; then
-    run::cmd "$script" "$action"
+    svc::_detached run::cmd "$script" "$action"
   else
     die "cannot $action $name: no systemd, no init script $script and no direct start known"
   fi
+}
+
+# svc::_detached CMD...: run CMD with every descriptor above 2 closed, so a daemon it starts holds
+# no lock (flock fd of this run or of a calling orchestrator) and no pipe of its caller for ever.
+svc::_detached() {
+  (
+    local fd
+    for fd in "/proc/$BASHPID/fd/"*; do
+      fd=${fd##*/}
+      if [[ $fd =~ ^[0-9]+$ ]] && (( fd > 2 )) && [[ -e /proc/$BASHPID/fd/$fd ]]; then
+        exec {fd}>&-
+      fi
+    done
+    "$@"
+  )
 }
 
 svc::start()   { svc::_do start "$1"; }
