@@ -1,0 +1,350 @@
+# shellcheck shell=bash
+# lib/orchestrate.sh - what start_multi_complete.sh and join_cluster.sh share: cluster identity,
+# kubeadm-style preflight checks, the service phase runner, and the evidence a mode decision rests on.
+#
+# Safety rules (docs/field-lessons): a peer counts as down only on positive evidence (it answered and
+# said so, or its host refused the connection); a timeout or "no route" is unknown, because that is
+# exactly what a partitioned node sees. When unsure we refuse (exit 6) and print the override.
+
+# ---- cluster identity -------------------------------------------------------------------------------
+
+cluster_id::file() {
+  printf '%s\n' "$(path::of "$STATE_DIR")/cluster_id"
+}
+
+# cluster_id::get: the uuid of the cluster this node belongs (or belonged) to; fails when none.
+cluster_id::get() {
+  local file
+  file="$(cluster_id::file)"
+  [[ -s $file ]] || return 1
+  head -n 1 "$file"
+}
+
+# cluster_id::set UUID [bootstrap]: record membership (and, at bootstrap, when the cluster was created).
+cluster_id::set() {
+  local id=$1 dir
+  dir="$(path::of "$STATE_DIR")"
+  run::mkdir "$dir" 0755
+  printf '%s\n' "$id" | run::write_file "$(cluster_id::file)" 0644
+  if [[ ${2:-} == bootstrap ]]; then
+    printf '%s %s\n' "$(date -u '+%Y-%m-%dT%H:%M:%SZ')" "$SELF_HOSTNAME" | run::write_file "$dir/bootstrapped_at" 0644
+  fi
+  cluster_id::store_shared "$id"
+}
+
+# cluster_id::store_shared UUID: also keep it on shared storage once that is mounted (first writer wins).
+cluster_id::store_shared() {
+  local mp file
+  mp="$(path::of "$STORAGE_MOUNT_POINT")"
+  mountpoint -q "$mp" 2>/dev/null || return 0
+  file="$mp/config/cluster_id"
+  [[ -s $file ]] && return 0
+  run::mkdir "$mp/config" 0755
+  printf '%s\n' "$1" | run::write_file "$file" 0644
+}
+
+# cluster_id::new: a fresh cluster uuid.
+cluster_id::new() {
+  if command -v uuidgen >/dev/null 2>&1; then uuidgen; else cat /proc/sys/kernel/random/uuid; fi
+}
+
+# ---- preflight checks (kubeadm style) ---------------------------------------------------------------
+# A check is a function preflight::NAME that returns 0, or sets PF_MSG and PF_FIX and returns 1.
+PREFLIGHT_IGNORE="${PREFLIGHT_IGNORE:-}"
+
+# orch::preflight NAME...: run the checks; print "[ERROR Name]: what (fix: how)" for each failure and
+# exit 5 unless every failure is in --ignore-preflight-errors (those print as warnings).
+orch::preflight() {
+  local check name errors=0 ignored
+  for check in "$@"; do
+    PF_MSG="" PF_FIX="" PF_NAME=""
+    if "preflight::$check"; then continue; fi
+    name="${PF_NAME:-$check}"
+    ignored=0
+    if [[ ",${PREFLIGHT_IGNORE}," == *",${name},"* || ",${PREFLIGHT_IGNORE}," == *",all,"* ]]; then ignored=1; fi
+    if (( ignored )); then
+      printf '[WARNING %s]: %s (ignored)\n' "$name" "$PF_MSG" >&2
+      log::to_file WARN "preflight $name ignored: $PF_MSG"
+    else
+      printf '[ERROR %s]: %s%s\n' "$name" "$PF_MSG" "${PF_FIX:+ (fix: $PF_FIX)}" >&2
+      log::to_file ERROR "preflight $name: $PF_MSG"
+      errors=$(( errors + 1 ))
+    fi
+  done
+  if (( errors )); then
+    die "$errors preflight check(s) failed; fix them, or skip one with --ignore-preflight-errors=NAME[,NAME]" "$EXIT_PREFLIGHT"
+  fi
+  log::ok "preflight checks passed"
+}
+
+preflight::Root() {
+  [[ $(id -u) == 0 || -n "${ROOT_PREFIX:-}" ]] && return 0
+  PF_MSG="must run as root (it writes /etc, starts services)" PF_FIX="sudo $HPC_TOOL.sh ..."
+  return 1
+}
+
+preflight::Config() {
+  [[ -r "$HPC_TOOLKIT_DIR/cluster_config.yaml" && -r "$HPC_LIB_DIR/config.sh" ]] && return 0
+  PF_MSG="cluster_config.yaml or lib/config.sh missing in $HPC_TOOLKIT_DIR" PF_FIX="regenerate the toolkit and copy the whole cluster/ folder"
+  return 1
+}
+
+preflight::NodeInConfig() {
+  node::self_index >/dev/null && return 0
+  PF_MSG="this host has none of the configured addresses (${NODE_IPS[*]})" PF_FIX="run on a configured node, or set HPC_NODE_IP"
+  return 1
+}
+
+preflight::Secrets() {
+  local file name missing=()
+  file="$(secrets::file)"
+  if [[ ! -f $file ]]; then
+    PF_MSG="secrets file $file is missing" PF_FIX="install -m 0600 -o root secrets.env.example $file and fill in the values"
+    return 1
+  fi
+  if (( (8#$(stat -c '%a' "$file") & 8#077) != 0 )); then
+    PF_MSG="secrets file $file is readable by others" PF_FIX="chmod 600 $file"
+    return 1
+  fi
+  for name in "${SECRET_NAMES[@]}"; do
+    grep -q "^${name}=." "$file" || missing+=("$name")
+  done
+  if (( ${#missing[@]} )); then
+    PF_MSG="secrets missing from $file: ${missing[*]}" PF_FIX="add NAME=value lines for them"
+    return 1
+  fi
+}
+
+preflight::DataDir() {
+  [[ -d "$(path::of /data)" ]] && return 0
+  PF_MSG="/data does not exist (bricks and backups live there)" PF_FIX="mkdir -p /data (ideally its own disk)"
+  return 1
+}
+
+# preflight::Port-N checks are generated per service by orch::port_checks.
+orch::port_busy_by_other() {
+  local port=$1 expected=$2 line
+  line="$(ss -Hltnp "sport = :$port" 2>/dev/null | head -n 1)"
+  [[ -z $line ]] && return 1
+  [[ $line == *"\"$expected\""* ]] && return 1
+  PORT_HOLDER="$(sed -n 's/.*users:((\"\([^\"]*\)\".*/\1/p' <<< "$line")"
+  return 0
+}
+
+# orch::check_ports SERVICE: "[ERROR Port-N]" for each port of SERVICE held by a foreign process.
+orch::check_ports() {
+  local service=$1 port proc ports=()
+  case "$service" in
+    database) ports=("$DB_PORT" "$DB_GALERA_PORT" "$DB_IST_PORT" "$DB_SST_PORT"); proc=mariadbd ;;
+    cache) ports=("$REDIS_PORT"); proc=redis-server ;;
+    scheduler) ports=("$SLURM_SLURMCTLD_PORT" "$SLURM_SLURMD_PORT"); proc=slurm ;;
+    *) return 0 ;;
+  esac
+  for port in "${ports[@]}"; do
+    if orch::port_busy_by_other "$port" "$proc"; then
+      PF_FAILED_PORTS+=("Port-$port:${PORT_HOLDER:-another process}:$service")
+    fi
+  done
+}
+
+preflight::Ports() {
+  local s entry name holder svc out=""
+  PF_FAILED_PORTS=()
+  for s in "${ORCH_SERVICES[@]}"; do orch::check_ports "$s"; done
+  (( ${#PF_FAILED_PORTS[@]} )) || return 0
+  for entry in "${PF_FAILED_PORTS[@]}"; do
+    IFS=: read -r name holder svc <<< "$entry"
+    out+="$name in use by $holder (needed by $svc); "
+  done
+  PF_NAME="${PF_FAILED_PORTS[0]%%:*}"
+  PF_MSG="${out%; }" PF_FIX="stop the process holding the port, or change the port in cluster_config.yaml"
+  return 1
+}
+
+preflight::Packages() {
+  local s missing=()
+  for s in "${ORCH_SERVICES[@]}"; do
+    case "$s" in
+      database)
+        command -v mariadbd >/dev/null 2>&1 || [[ -x /usr/sbin/mariadbd ]] || missing+=(mariadb-server)
+        [[ -e /usr/lib/galera/libgalera_smm.so ]] || missing+=(galera-4)
+        [[ $DB_SST_METHOD != rsync ]] || command -v rsync >/dev/null 2>&1 || missing+=(rsync)
+        [[ $DB_SST_METHOD != mariabackup ]] || command -v mariabackup >/dev/null 2>&1 || missing+=(mariadb-backup)
+        ;;
+      cache) command -v redis-server >/dev/null 2>&1 || missing+=(redis-server) ;;
+      storage) [[ $STORAGE_TYPE != glusterfs ]] || command -v glusterd >/dev/null 2>&1 || missing+=(glusterfs-server) ;;
+      scheduler) command -v slurmctld >/dev/null 2>&1 || missing+=(slurmctld) ;;
+      vip) command -v keepalived >/dev/null 2>&1 || missing+=(keepalived) ;;
+    esac
+  done
+  command -v jq >/dev/null 2>&1 || missing+=(jq)
+  (( ${#missing[@]} )) || return 0
+  PF_MSG="required packages missing: ${missing[*]}" PF_FIX="apt-get install ${missing[*]}"
+  return 1
+}
+
+# ---- services and their phase scripts ---------------------------------------------------------------
+# Dependency order; "web" has no phase script in this toolkit yet (the portal's own start script).
+ORCH_ALL_SERVICES=(storage database cache scheduler web vip)
+
+orch::phase_script() {
+  case "$1" in
+    storage) printf 'setup/phase0_storage_setup.sh\n' ;;
+    database) printf 'setup/phase1_database_setup.sh\n' ;;
+    cache) printf 'setup/phase2_redis_setup.sh\n' ;;
+    scheduler) printf 'setup/phase3_slurm_setup.sh\n' ;;
+    vip) printf 'setup/phase4_keepalived_setup.sh\n' ;;
+    web) printf 'start_complete.sh\n' ;;
+  esac
+}
+
+# orch::select_services LIST: set ORCH_SERVICES from --only (comma list), in dependency order.
+orch::select_services() {
+  local only=$1 s ok
+  ORCH_SERVICES=()
+  if [[ -z $only ]]; then ORCH_SERVICES=("${ORCH_ALL_SERVICES[@]}"); return 0; fi
+  for s in ${only//,/ }; do
+    ok=0
+    [[ " ${ORCH_ALL_SERVICES[*]} " == *" $s "* ]] && ok=1
+    (( ok )) || lib::usage_error "unknown service '$s' in --only (known: ${ORCH_ALL_SERVICES[*]})"
+  done
+  for s in "${ORCH_ALL_SERVICES[@]}"; do
+    [[ ",$only," == *",$s,"* ]] && ORCH_SERVICES+=("$s")
+  done
+}
+
+# orch::run_service SERVICE ARGS...: run the service's phase script. 0 done, 3 skipped (not built yet);
+# any other exit stops the run (the phase script has already rolled back its own changes).
+orch::run_service() {
+  local service=$1 script rc=0 common=()
+  shift
+  script="$(orch::phase_script "$service")"
+  if [[ ! -x "$HPC_TOOLKIT_DIR/$script" ]]; then
+    log::info "$service: skipped ($script is not part of this toolkit)"
+    return 3
+  fi
+  run::is_dry && common+=(--dry-run)
+  [[ $ASSUME_YES == 1 ]] && common+=(--yes)
+  log::info "$service: $script $* ${common[*]}"
+  "$HPC_TOOLKIT_DIR/$script" "$@" "${common[@]+"${common[@]}"}" || rc=$?
+  case "$rc" in
+    0) log::ok "$service: done" ;;
+    3) log::info "$service: skipped (not built yet in this version)" ;;
+    *) log::error "$service: $script failed with exit $rc (it rolled back what it changed)" ;;
+  esac
+  return "$rc"
+}
+
+# ---- evidence: what every peer says about the database cluster ---------------------------------------
+# One record per configured peer, tab-separated:
+#   ip  reach(answered|down|unknown)  reason  running  cluster_status  cluster_size  local_state  cluster_id  seqno
+# Gathered by asking each peer's own toolkit over SSH (setup/phase1_database_setup.sh --status --json).
+# orch::evidence is the one place to switch to discovery/auto_discovery.sh --json once it reports the same.
+
+# orch::classify_ssh_error STDERR: timeout|refused|no_route|auth_failed|malformed.
+orch::classify_ssh_error() {
+  case "$1" in
+    *"timed out"*|*"Connection timed"*) printf 'timeout\n' ;;
+    *"Connection refused"*) printf 'refused\n' ;;
+    *"No route to host"*|*"Network is unreachable"*|*"Host is unreachable"*) printf 'no_route\n' ;;
+    *"Permission denied"*|*"Host key verification failed"*) printf 'auth_failed\n' ;;
+    *) printf 'malformed\n' ;;
+  esac
+}
+
+# orch::tcp_refused IP PORT: the host answered with a reset (it is up, nothing listens) - positive evidence.
+orch::tcp_refused() {
+  local err
+  # shellcheck disable=SC2016 # $1/$2 expand in the child bash
+  err="$(timeout "$DISCOVERY_PROBE_TIMEOUT" bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$1" "$2" 2>&1)" && return 1
+  [[ $err == *"Connection refused"* ]]
+}
+
+# orch::probe_peer IP: print the evidence record of one peer.
+orch::probe_peer() {
+  local ip=$1 out err rc=0 errfile reason
+  errfile="$(mktemp)"
+  out="$(remote::toolkit "$ip" setup/phase1_database_setup.sh --status --json 2>"$errfile")" || rc=$?
+  err="$(cat "$errfile")"
+  rm -f -- "$errfile"
+  if (( rc == 0 )) && jq -e 'type == "object"' >/dev/null 2>&1 <<< "$out"; then
+    jq -r --arg ip "$ip" '[$ip, "answered", "", (.running|tostring), (.cluster_status // ""), ((.cluster_size // "")|tostring),
+      (.local_state // ""), (.cluster_id // ""), ((.grastate_seqno // "")|tostring)] | @tsv' <<< "$out"
+    return 0
+  fi
+  if (( rc == 255 )); then reason="$(orch::classify_ssh_error "$err")"; else reason=malformed; fi
+  # sshd refused: the host is up; if the Galera port is refused as well, nothing of ours runs there.
+  if [[ $reason == refused ]] && orch::tcp_refused "$ip" "$DB_GALERA_PORT"; then
+    printf '%s\tdown\trefused\tfalse\t\t\t\t\t\n' "$ip"
+    return 0
+  fi
+  printf '%s\tunknown\t%s\t\t\t\t\t\t\n' "$ip" "$reason"
+}
+
+# orch::evidence: one record per configured peer (asked in parallel), in priority order.
+orch::evidence() {
+  local ip dir i=0
+  dir="$(tmp::dir)"
+  while IFS= read -r ip; do
+    orch::probe_peer "$ip" > "$dir/$(printf '%03d' "$i")" &
+    i=$(( i + 1 ))
+  done < <(node::peer_ips)
+  wait
+  cat "$dir"/* 2>/dev/null || true
+}
+
+# orch::decide EVIDENCE: the auto-mode decision from this node's facts and the peers' records.
+# Prints "MODE<TAB>PEER<TAB>WHY" with MODE member|join|bootstrap|refuse. Pure: reads only its inputs
+# (SELF_*, LOCAL_CLUSTER_ID, LOCAL_PRIMARY) so every rule is unit-tested.
+orch::decide() {
+  local evidence=$1 ip reach reason running status cid
+  local primary_peer="" primary_cid="" unknown=() members=() higher_fresh=""
+  if [[ ${LOCAL_PRIMARY:-0} == 1 ]]; then
+    printf 'member\t%s\tthis node is already Synced in a Primary component\n' "$SELF_IP"
+    return 0
+  fi
+  while IFS=$'\t' read -r ip reach reason running status _ _ cid _; do
+    [[ -n $ip ]] || continue
+    case "$reach" in
+      answered)
+        if [[ $status == Primary && -z $primary_peer ]]; then primary_peer=$ip primary_cid=$cid; fi
+        if [[ -n $cid || $running == true ]]; then members+=("$ip"); fi
+        if [[ -z $cid && $running != true && -z $higher_fresh ]] \
+            && (( $(node::index_of "$ip") < SELF_INDEX )); then higher_fresh=$ip; fi
+        ;;
+      down) ;;
+      *) unknown+=("$ip ($reason)") ;;
+    esac
+  done <<< "$evidence"
+  if [[ -n $primary_peer ]]; then
+    if [[ -n ${LOCAL_CLUSTER_ID:-} && -n $primary_cid && $LOCAL_CLUSTER_ID != "$primary_cid" ]]; then
+      printf 'refuse\t%s\tcluster id mismatch: this node belongs to %s but %s runs cluster %s (a node of another cluster, or an old restore). Remove %s only if this node must really move to the other cluster\n' \
+        "$primary_peer" "$LOCAL_CLUSTER_ID" "$primary_peer" "$primary_cid" "$(cluster_id::file)"
+      return 0
+    fi
+    printf 'join\t%s\t%s reports a live Primary component\n' "$primary_peer" "$primary_peer"
+    return 0
+  fi
+  if [[ -n ${LOCAL_CLUSTER_ID:-} ]]; then
+    printf 'refuse\t\tthis node was a member of cluster %s and no peer reports a live Primary: it never bootstraps again on its own. If the whole cluster is down run utils/galera_auto_recover.sh; if you are sure every other node is gone, --bootstrap --force\n' "$LOCAL_CLUSTER_ID"
+    return 0
+  fi
+  if (( ${#unknown[@]} )); then
+    printf 'refuse\t\tcannot tell whether %s is down (no answer is not proof: a partitioned node sees the same). Make the peers reachable, or if you are sure they are down: --bootstrap\n' "${unknown[*]}"
+    return 0
+  fi
+  if (( ${#members[@]} )); then
+    printf 'refuse\t\t%s was a member (or runs MariaDB) but no Primary component answers: the cluster exists and is down. Recover it with utils/galera_auto_recover.sh\n' "${members[*]}"
+    return 0
+  fi
+  if [[ -n $higher_fresh ]]; then
+    printf 'refuse\t\t%s has a higher priority and is reachable but not set up yet: bootstrap there first (start_multi_complete.sh), then run this again to join\n' "$higher_fresh"
+    return 0
+  fi
+  printf 'bootstrap\t\tno configured peer runs or ever ran the cluster (every other node answered or refused the connection)\n'
+}
+
+# orch::primary_peer EVIDENCE: the first peer that reports a Primary component (empty when none).
+orch::primary_peer() {
+  awk -F'\t' '$2=="answered" && $5=="Primary" { print $1; exit }' <<< "$1"
+}
