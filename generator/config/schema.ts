@@ -83,6 +83,8 @@ const arbitrator = z
   .strict()
   .describe("A small third host (witness) that runs garbd and a Redis sentinel so a 2-node cluster survives losing one node.");
 
+const HEALTH_CHECKS = ["slurmctld", "slurmdbd", "mariadb", "redis", "glusterfs", "disk", "memory", "web"] as const;
+
 const vip = z
   .object({
     address: ipv4,
@@ -92,6 +94,12 @@ const vip = z
     advert_int: z.number().min(0.01, { message: "must be 0.01-255 seconds" }).max(255, { message: "must be 0.01-255 seconds" }).default(0.1)
       .describe("Seconds between VRRP adverts; sub-second values need vrrp_version 3. Failover takes about 3 adverts."),
     vrrp_version: z.union([z.literal(2), z.literal(3)]).default(3),
+    check_interval: z.number().min(0.5, { message: "must be 0.5-60 seconds" }).max(60, { message: "must be 0.5-60 seconds" }).default(1)
+      .describe("Seconds between keepalived's runs of the health check (check_all_services.sh)."),
+    track_checks: z.array(z.enum(HEALTH_CHECKS)).default([...HEALTH_CHECKS])
+      .describe("Health checks that can move the VIP: a failing critical one (health.critical_checks) moves it at once, the others count."),
+    noncritical_failures_to_move: z.number().int().min(1, { message: "must be 1-100" }).max(100, { message: "must be 1-100" }).default(2)
+      .describe("How many non-critical checks must fail at the same time before the VIP moves."),
   })
   .strict();
 
@@ -194,8 +202,6 @@ const monitoring = z
     alert_receivers: z.array(alertReceiver).default([]),
   })
   .strict();
-
-const HEALTH_CHECKS = ["slurmctld", "slurmdbd", "mariadb", "redis", "glusterfs", "disk", "memory", "web"] as const;
 
 const health = z
   .object({
