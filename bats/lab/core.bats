@@ -107,6 +107,13 @@ ask() {  # ask WHERE IP : what the echo service on IP:7000 answers, seen from WH
   assert_equal "$status" 7
 }
 
+@test "sh opens a login shell inside the node" {
+  run bash -c 'printf "hostname\necho \$HOME\n" | "$1" sh n2' bash "$LAB_TOOL"
+  assert_success
+  assert_line node2
+  assert_line /root
+}
+
 @test "nodes reach each other by hostname and the client reaches every node" {
   start_echo n2
   start_echo n3

@@ -12,6 +12,10 @@ setup_file() {
 teardown_file() {
   local p
   for p in a b c d; do "$LAB_TOOL" --prefix "$LC_BASE-$p" down >/dev/null 2>&1 || true; done
+  if [[ -d $BATS_FILE_TMPDIR/ovl/merged ]]; then
+    LAB_STATE_ROOT="$BATS_FILE_TMPDIR/ovl/merged" "$LAB_TOOL" --prefix "$LC_BASE-e" down >/dev/null 2>&1 || true
+    umount -l "$BATS_FILE_TMPDIR/ovl/merged" 2>/dev/null || true
+  fi
 }
 
 setup() {
@@ -160,6 +164,23 @@ assert_lab_gone() {
   assert_output --partial "lab $p:"
   LAB_PREFIX=$p "$LAB_TOOL" down
   assert_lab_gone "$p"
+}
+
+@test "node disks go to a tmpfs when the state root is on overlayfs (as in a Docker CI)" {
+  local ovl="$BATS_FILE_TMPDIR/ovl" p="$LC_BASE-e"
+  mkdir -p "$ovl/lower" "$ovl/upper" "$ovl/work" "$ovl/merged"
+  mount -t overlay lab-test-ovl -o "lowerdir=$ovl/lower,upperdir=$ovl/upper,workdir=$ovl/work" "$ovl/merged"
+  LAB_STATE_ROOT="$ovl/merged" lab_p "$p" up 2
+  run findmnt -n -o FSTYPE "$ovl/merged/$p"
+  assert_output tmpfs
+  LAB_STATE_ROOT="$ovl/merged" lab_p "$p" exec n1 sh -c 'echo on-tmpfs >/etc/lab-ovl'
+  run env LAB_STATE_ROOT="$ovl/merged" "$LAB_TOOL" --prefix "$p" exec n2 test -e /etc/lab-ovl
+  assert_failure
+  LAB_STATE_ROOT="$ovl/merged" lab_p "$p" down
+  run findmnt -n "$ovl/merged/$p"
+  assert_failure
+  [[ ! -e $ovl/merged/$p ]]
+  umount "$ovl/merged"
 }
 
 @test "doctor finds everything on this machine and reports a missing root precisely" {
