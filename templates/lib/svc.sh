@@ -28,20 +28,21 @@ svc::_do() {
       ;;
   esac
   if declare -F "svc::direct_${action}_${name}" >/dev/null; then
-    svc::_detached "svc::direct_${action}_${name}"
+    svc::detached "svc::direct_${action}_${name}"
     return
   fi
   script="$(svc::_init_script "$name")"
   if [[ -x $script ]]; then
-    svc::_detached run::cmd "$script" "$action"
+    svc::detached run::cmd "$script" "$action"
   else
     die "cannot $action $name: no systemd, no init script $script and no direct start known"
   fi
 }
 
-# svc::_detached CMD...: run CMD with every descriptor above 2 closed, so a daemon it starts holds
-# no lock (flock fd of this run or of a calling orchestrator) and no pipe of its caller for ever.
-svc::_detached() {
+# svc::detached CMD...: run CMD with every descriptor above 2 closed, so a daemon it starts (or a FUSE
+# mount's helper process) holds no lock (flock fd of this run or of a calling orchestrator) and no
+# pipe of its caller for ever.
+svc::detached() {
   (
     local fd
     for fd in "/proc/$BASHPID/fd/"*; do
