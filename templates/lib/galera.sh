@@ -49,16 +49,19 @@ galera::render_cnf() {
 
 # galera::write_config: galera.cnf, the SST credentials file (mariabackup only) and the log folder.
 galera::write_config() {
+  local content
   run::mkdir "$GALERA_LOG_DIR" 2750 mysql:adm
-  galera::render_cnf | run::write_file "$GALERA_CNF" 0644
+  content="$(galera::render_cnf)"
+  run::write_file "$GALERA_CNF" 0644 <<< "$content"
   # shellcheck disable=SC2034 # read by the phase script
   GALERA_CNF_CHANGED=$RUN_CHANGED
   if [[ $DB_SST_METHOD == mariabackup ]]; then
     local pw
     pw="$(secrets::get "$DB_SST_PASSWORD_SECRET")"
     # 0640 root:mysql: the server and the SST script (running as mysql) read it; nobody else can.
-    printf '# SST credentials (from the secrets file). Written by hpc-cluster-kit; readable by root and mysql only.\n[mysqld]\nwsrep_sst_auth=%s:%s\n' \
-      "$DB_SST_USER" "$pw" | SECRET_CONTENT=1 run::write_file "$GALERA_SST_CNF" 0640 root:mysql
+    content="$(printf '# SST credentials (from the secrets file). Written by hpc-cluster-kit; readable by root and mysql only.\n[mysqld]\nwsrep_sst_auth=%s:%s' \
+      "$DB_SST_USER" "$pw")"
+    SECRET_CONTENT=1 run::write_file "$GALERA_SST_CNF" 0640 root:mysql <<< "$content"
     # shellcheck disable=SC2034
     if (( RUN_CHANGED )); then GALERA_CNF_CHANGED=1; fi
   fi
@@ -132,24 +135,36 @@ galera::set_safe_to_bootstrap() {
   run::cmd sed -i 's/^safe_to_bootstrap: *0/safe_to_bootstrap: 1/' "$file"
 }
 
+# galera::_no_inherited_fds CMD...: run CMD with every descriptor above 2 closed. The server outlives
+# this script: if it inherited our lock's descriptor it would hold the lock forever (and bats' fd 3).
+galera::_no_inherited_fds() {
+  (
+    local fd
+    for fd in /proc/self/fd/*; do
+      fd=${fd##*/}
+      if [[ $fd =~ ^[0-9]+$ ]] && (( fd > 2 )); then exec {fd}>&- 2>/dev/null || true; fi
+    done
+    exec "$@"
+  )
+}
+
 # galera::start bootstrap|join: start the server; a bootstrap passes --wsrep-new-cluster this once.
 galera::start() {
   local how=$1
   galera::alive && return 0
   case "$(svc::init_system)" in
     systemd)
-      if [[ $how == bootstrap ]]; then run::cmd galera_new_cluster; else run::cmd systemctl start mariadb; fi
+      if [[ $how == bootstrap ]]; then run::cmd galera::_no_inherited_fds galera_new_cluster; else run::cmd systemctl start mariadb; fi
       ;;
     *)
-      local script
+      local script action=start
       script="$(path::of /etc/init.d/mariadb)"
-      if [[ $how == bootstrap ]]; then
-        run::cmd "$script" bootstrap >/dev/null 2>&1 || true
-      else
-        # The init script gives up after MYSQLD_STARTUP_TIMEOUT while an SST may still run: the caller
-        # waits for Synced with its own deadline instead of trusting the script's answer.
-        run::cmd "$script" start >/dev/null 2>&1 || true
-      fi
+      [[ $how == bootstrap ]] && action=bootstrap
+      if run::is_dry; then run::cmd "$script" "$action"; return 0; fi
+      log::to_file CMD "$script $action"
+      # The init script gives up after MYSQLD_STARTUP_TIMEOUT while an SST may still run, and its
+      # answer goes to syslog: the caller waits for Synced with its own deadline instead.
+      galera::_no_inherited_fds "$script" "$action" >/dev/null 2>&1 || true
       ;;
   esac
 }
@@ -200,6 +215,7 @@ galera::ensure_databases() {
       # shellcheck disable=SC2016 # the backquotes are SQL identifier quotes
       printf '[dryrun] would run SQL: CREATE DATABASE IF NOT EXISTS `%s`; CREATE USER IF NOT EXISTS %s@%s IDENTIFIED BY <secret:%s>; GRANT ALL ON `%s`.* TO %s@%s\n' \
         "$name" "$user" "'%'" "$secret" "$name" "$user" "'%'"
+      created=1
       continue
     fi
     pw="$(secrets::get "$secret")"

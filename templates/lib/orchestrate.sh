@@ -198,6 +198,28 @@ orch::phase_script() {
   esac
 }
 
+# orch::service_name NAME: the orchestrator's service name for a user-facing one (mariadb -> database).
+orch::service_name() {
+  case "$1" in
+    mariadb|galera|database) printf 'database\n' ;;
+    glusterfs|gluster|nfs|storage) printf 'storage\n' ;;
+    redis|cache) printf 'cache\n' ;;
+    slurm|scheduler) printf 'scheduler\n' ;;
+    keepalived|vip) printf 'vip\n' ;;
+    *) return 1 ;;
+  esac
+}
+
+# orch::live_member SERVICE [EXCLUDE_IP]: where membership changes of SERVICE run: this node when it is a
+# live database member (or for other services), else the first peer reporting a Primary component.
+orch::live_member() {
+  local peer
+  if [[ $1 != database ]] || galera::is_synced_primary ""; then printf '%s\n' "$SELF_IP"; return 0; fi
+  peer="$(orch::evidence | awk -F'|' -v x="${2:-}" '$1!=x && $2=="answered" && $5=="Primary" { print $1; exit }')"
+  [[ -n $peer ]] || die "no live database member found (no configured node reports a Primary component)" "$EXIT_ERROR"
+  printf '%s\n' "$peer"
+}
+
 # orch::select_services LIST: set ORCH_SERVICES from --only (comma list), in dependency order.
 orch::select_services() {
   local only=$1 s ok
@@ -209,7 +231,7 @@ orch::select_services() {
     (( ok )) || lib::usage_error "unknown service '$s' in --only (known: ${ORCH_ALL_SERVICES[*]})"
   done
   for s in "${ORCH_ALL_SERVICES[@]}"; do
-    [[ ",$only," == *",$s,"* ]] && ORCH_SERVICES+=("$s")
+    if [[ ",$only," == *",$s,"* ]]; then ORCH_SERVICES+=("$s"); fi
   done
 }
 
@@ -236,7 +258,7 @@ orch::run_service() {
 }
 
 # ---- evidence: what every peer says about the database cluster ---------------------------------------
-# One record per configured peer, tab-separated:
+# One record per configured peer, '|'-separated (not tabs: read would merge empty tab fields):
 #   ip  reach(answered|down|unknown)  reason  running  cluster_status  cluster_size  local_state  cluster_id  seqno
 # Gathered by asking each peer's own toolkit over SSH (setup/phase1_database_setup.sh --status --json).
 # orch::evidence is the one place to switch to discovery/auto_discovery.sh --json once it reports the same.
@@ -269,16 +291,16 @@ orch::probe_peer() {
   rm -f -- "$errfile"
   if (( rc == 0 )) && jq -e 'type == "object"' >/dev/null 2>&1 <<< "$out"; then
     jq -r --arg ip "$ip" '[$ip, "answered", "", (.running|tostring), (.cluster_status // ""), ((.cluster_size // "")|tostring),
-      (.local_state // ""), (.cluster_id // ""), ((.grastate_seqno // "")|tostring)] | @tsv' <<< "$out"
+      (.local_state // ""), (.cluster_id // ""), ((.grastate_seqno // "")|tostring)] | join("|")' <<< "$out"
     return 0
   fi
   if (( rc == 255 )); then reason="$(orch::classify_ssh_error "$err")"; else reason=malformed; fi
   # sshd refused: the host is up; if the Galera port is refused as well, nothing of ours runs there.
   if [[ $reason == refused ]] && orch::tcp_refused "$ip" "$DB_GALERA_PORT"; then
-    printf '%s\tdown\trefused\tfalse\t\t\t\t\t\n' "$ip"
+    printf '%s|down|refused|false|||||\n' "$ip"
     return 0
   fi
-  printf '%s\tunknown\t%s\t\t\t\t\t\t\n' "$ip" "$reason"
+  printf '%s|unknown|%s||||||\n' "$ip" "$reason"
 }
 
 # orch::evidence: one record per configured peer (asked in parallel), in priority order.
@@ -294,16 +316,16 @@ orch::evidence() {
 }
 
 # orch::decide EVIDENCE: the auto-mode decision from this node's facts and the peers' records.
-# Prints "MODE<TAB>PEER<TAB>WHY" with MODE member|join|bootstrap|refuse. Pure: reads only its inputs
+# Prints "MODE|PEER|WHY" with MODE member|join|bootstrap|refuse. Pure: reads only its inputs
 # (SELF_*, LOCAL_CLUSTER_ID, LOCAL_PRIMARY) so every rule is unit-tested.
 orch::decide() {
   local evidence=$1 ip reach reason running status cid
   local primary_peer="" primary_cid="" unknown=() members=() higher_fresh=""
   if [[ ${LOCAL_PRIMARY:-0} == 1 ]]; then
-    printf 'member\t%s\tthis node is already Synced in a Primary component\n' "$SELF_IP"
+    printf 'member|%s|this node is already Synced in a Primary component\n' "$SELF_IP"
     return 0
   fi
-  while IFS=$'\t' read -r ip reach reason running status _ _ cid _; do
+  while IFS='|' read -r ip reach reason running status _ _ cid _; do
     [[ -n $ip ]] || continue
     case "$reach" in
       answered)
@@ -318,33 +340,33 @@ orch::decide() {
   done <<< "$evidence"
   if [[ -n $primary_peer ]]; then
     if [[ -n ${LOCAL_CLUSTER_ID:-} && -n $primary_cid && $LOCAL_CLUSTER_ID != "$primary_cid" ]]; then
-      printf 'refuse\t%s\tcluster id mismatch: this node belongs to %s but %s runs cluster %s (a node of another cluster, or an old restore). Remove %s only if this node must really move to the other cluster\n' \
+      printf 'refuse|%s|cluster id mismatch: this node belongs to %s but %s runs cluster %s (a node of another cluster, or an old restore). Remove %s only if this node must really move to the other cluster\n' \
         "$primary_peer" "$LOCAL_CLUSTER_ID" "$primary_peer" "$primary_cid" "$(cluster_id::file)"
       return 0
     fi
-    printf 'join\t%s\t%s reports a live Primary component\n' "$primary_peer" "$primary_peer"
+    printf 'join|%s|%s reports a live Primary component\n' "$primary_peer" "$primary_peer"
     return 0
   fi
   if [[ -n ${LOCAL_CLUSTER_ID:-} ]]; then
-    printf 'refuse\t\tthis node was a member of cluster %s and no peer reports a live Primary: it never bootstraps again on its own. If the whole cluster is down run utils/galera_auto_recover.sh; if you are sure every other node is gone, --bootstrap --force\n' "$LOCAL_CLUSTER_ID"
+    printf 'refuse||this node was a member of cluster %s and no peer reports a live Primary: it never bootstraps again on its own. If the whole cluster is down run utils/galera_auto_recover.sh; if you are sure every other node is gone, --bootstrap --force\n' "$LOCAL_CLUSTER_ID"
     return 0
   fi
   if (( ${#unknown[@]} )); then
-    printf 'refuse\t\tcannot tell whether %s is down (no answer is not proof: a partitioned node sees the same). Make the peers reachable, or if you are sure they are down: --bootstrap\n' "${unknown[*]}"
+    printf 'refuse||cannot tell whether %s is down (no answer is not proof: a partitioned node sees the same). Make the peers reachable, or if you are sure they are down: --bootstrap\n' "${unknown[*]}"
     return 0
   fi
   if (( ${#members[@]} )); then
-    printf 'refuse\t\t%s was a member (or runs MariaDB) but no Primary component answers: the cluster exists and is down. Recover it with utils/galera_auto_recover.sh\n' "${members[*]}"
+    printf 'refuse||%s was a member (or runs MariaDB) but no Primary component answers: the cluster exists and is down. Recover it with utils/galera_auto_recover.sh\n' "${members[*]}"
     return 0
   fi
   if [[ -n $higher_fresh ]]; then
-    printf 'refuse\t\t%s has a higher priority and is reachable but not set up yet: bootstrap there first (start_multi_complete.sh), then run this again to join\n' "$higher_fresh"
+    printf 'refuse||%s has a higher priority and is reachable but not set up yet: bootstrap there first (start_multi_complete.sh), then run this again to join\n' "$higher_fresh"
     return 0
   fi
-  printf 'bootstrap\t\tno configured peer runs or ever ran the cluster (every other node answered or refused the connection)\n'
+  printf 'bootstrap||no configured peer runs or ever ran the cluster (every other node answered or refused the connection)\n'
 }
 
 # orch::primary_peer EVIDENCE: the first peer that reports a Primary component (empty when none).
 orch::primary_peer() {
-  awk -F'\t' '$2=="answered" && $5=="Primary" { print $1; exit }' <<< "$1"
+  awk -F'|' '$2=="answered" && $5=="Primary" { print $1; exit }' <<< "$1"
 }

@@ -1,0 +1,185 @@
+#!/usr/bin/env bats
+# Unit tests for lib/orchestrate.sh and lib/galera.sh: the auto-mode decision rules, preflight output,
+# config rendering, and the argument handling of the orchestration scripts (no daemons, temp root).
+
+load "${HPC_REPO_ROOT}/bats/helpers/toolkit.bash"
+
+setup_file() {
+  toolkit_generate "$(toolkit_fixture lab/galera-3.yaml)" "$BATS_FILE_TMPDIR/tk"
+}
+
+setup() {
+  bats_load_library bats-support
+  bats_load_library bats-assert
+  TK="$BATS_FILE_TMPDIR/tk/cluster"
+  export ROOT_PREFIX="$BATS_TEST_TMPDIR/root" HPC_NODE_IP=10.213.0.12 NO_COLOR=1
+  mkdir -p "$ROOT_PREFIX/var/lib/hpc-cluster" "$ROOT_PREFIX/run/lock"
+}
+
+# lib_run BASH...: run BASH with the toolkit libraries loaded, as node2.
+lib_run() {
+  run bash -c 'set -Eeuo pipefail; source "$1/lib/common.sh"; source "$1/lib/orchestrate.sh"; source "$1/lib/galera.sh"
+    node::require_self; '"$1" _ "$TK"
+}
+
+# decide EVIDENCE [LOCAL_CLUSTER_ID] [LOCAL_PRIMARY]: the auto-mode decision on node2.
+decide() {
+  run bash -c 'source "$1/lib/common.sh"; source "$1/lib/orchestrate.sh"; node::require_self
+    LOCAL_CLUSTER_ID=$3 LOCAL_PRIMARY=$4 orch::decide "$2"' _ "$TK" "$1" "${2:-}" "${3:-0}"
+}
+
+@test "decide: a peer reporting a live Primary means join through it" {
+  decide $'10.213.0.11|answered||true|Primary|2|Synced|abc|\n10.213.0.13|unknown|timeout||||||'
+  assert_output --regexp '^join\|10.213.0.11\|'
+}
+
+@test "decide: a node already Synced in a Primary component is a member (rerun changes nothing)" {
+  decide '' '' 1
+  assert_output --regexp '^member\|10.213.0.12\|'
+}
+
+@test "decide: a timeout is not proof that a peer is down - refuse and name the override" {
+  decide $'10.213.0.11|answered||false||||\n10.213.0.13|unknown|timeout||||||'
+  assert_output --partial "refuse||cannot tell whether 10.213.0.13 (timeout) is down"
+  assert_output --partial "--bootstrap"
+}
+
+@test "decide: no route (what a partitioned node sees) is unknown too" {
+  decide $'10.213.0.11|unknown|no_route||||||\n10.213.0.13|unknown|no_route||||||'
+  assert_output --regexp '^refuse\|\|cannot tell'
+}
+
+@test "decide: a node that was a member never bootstraps again on its own" {
+  decide $'10.213.0.11|down|refused|false|||||\n10.213.0.13|down|refused|false|||||' 'cid-1'
+  assert_output --partial "refuse||this node was a member of cluster cid-1"
+  assert_output --partial "galera_auto_recover.sh"
+}
+
+@test "decide: peers that were members but run no Primary mean a cluster outage - refuse, point to recovery" {
+  decide $'10.213.0.11|answered||false||||cid-1|12\n10.213.0.13|down|refused|false|||||'
+  assert_output --partial "10.213.0.11 was a member"
+  assert_output --regexp '^refuse'
+}
+
+@test "decide: a reachable fresh node of higher priority bootstraps first, not us" {
+  decide $'10.213.0.11|answered||false|||||\n10.213.0.13|answered||false|||||'
+  assert_output --partial "refuse||10.213.0.11 has a higher priority"
+}
+
+@test "decide: bootstrap when every peer answered never-member or refused the connection" {
+  decide $'10.213.0.11|down|refused|false|||||\n10.213.0.13|answered||false|||||'
+  assert_output --regexp '^bootstrap\|\|'
+}
+
+@test "decide: a Primary peer of another cluster id is refused with an explanation" {
+  decide $'10.213.0.11|answered||true|Primary|2|Synced|cid-other|' 'cid-mine'
+  assert_output --partial "refuse|10.213.0.11|cluster id mismatch: this node belongs to cid-mine but 10.213.0.11 runs cluster cid-other"
+}
+
+@test "ssh errors are classified; only a refused connection can become positive evidence" {
+  lib_run 'for e in "connect to host x port 22: Connection timed out" "Connection refused" "No route to host" "Permission denied (publickey)" "weird"; do orch::classify_ssh_error "$e"; done'
+  assert_output $'timeout\nrefused\nno_route\nauth_failed\nmalformed'
+}
+
+@test "preflight prints [ERROR Name]: ... (fix: ...) and exits 5; --ignore-preflight-errors turns it into a warning" {
+  lib_run 'preflight::Fake() { PF_MSG="port 4567 is taken" PF_FIX="stop it"; return 1; }; orch::preflight Fake'
+  assert_equal "$status" 5
+  assert_output --partial "[ERROR Fake]: port 4567 is taken (fix: stop it)"
+  assert_output --partial "--ignore-preflight-errors=NAME"
+  lib_run 'preflight::Fake() { PF_MSG="port 4567 is taken"; return 1; }; PREFLIGHT_IGNORE=Other,Fake orch::preflight Fake'
+  assert_success
+  assert_output --partial "[WARNING Fake]: port 4567 is taken (ignored)"
+}
+
+@test "preflight Secrets names every missing secret and a file others can read" {
+  mkdir -p "$ROOT_PREFIX/etc/hpc-cluster"
+  printf 'DB_SLURM_PASSWORD=x\n' > "$ROOT_PREFIX/etc/hpc-cluster/secrets.env"
+  chmod 0644 "$ROOT_PREFIX/etc/hpc-cluster/secrets.env"
+  lib_run 'orch::preflight Secrets'
+  assert_equal "$status" 5
+  assert_output --partial "is readable by others (fix: chmod 600"
+  chmod 0600 "$ROOT_PREFIX/etc/hpc-cluster/secrets.env"
+  lib_run 'orch::preflight Secrets'
+  assert_output --partial "secrets missing from"
+  assert_output --partial "DB_AUTH_PASSWORD REDIS_PASSWORD"
+}
+
+@test "--only keeps dependency order and rejects unknown services" {
+  lib_run 'orch::select_services vip,database,storage; echo "${ORCH_SERVICES[*]}"'
+  assert_output "storage database vip"
+  lib_run 'orch::select_services database,nosuch'
+  assert_equal "$status" 2
+  assert_output --partial "unknown service 'nosuch'"
+}
+
+@test "galera.cnf lists every member, the node's own address, and never a bootstrap flag" {
+  lib_run 'galera::render_cnf'
+  assert_success
+  assert_output --partial 'wsrep_cluster_address="gcomm://10.213.0.11:4567,10.213.0.12:4567,10.213.0.13:4567"'
+  assert_output --partial "wsrep_node_address=10.213.0.12"
+  assert_output --partial "wsrep_node_name=node2"
+  assert_output --partial "innodb_buffer_pool_size=32M"
+  assert_output --partial "gcache.size=64M"
+  assert_output --partial "skip-syslog"
+  assert_output --partial "log-error=/var/log/mysql/error.log"
+  run grep -v '^#' <<< "$output"
+  refute_output --regexp 'new-cluster|gcomm://"'
+}
+
+@test "a removed node disappears from the cluster address" {
+  printf '10.213.0.13\n' > "$ROOT_PREFIX/var/lib/hpc-cluster/galera_excluded"
+  lib_run 'galera::cluster_address'
+  assert_output "10.213.0.11:4567,10.213.0.12:4567"
+}
+
+@test "sql_quote escapes quotes and backslashes, so a password cannot end the string" {
+  lib_run "galera::sql_quote \"a'b\\\\c\""
+  assert_output "'a\\'b\\\\c'"
+}
+
+@test "recover_position reads grastate.dat after a clean shutdown" {
+  mkdir -p "$ROOT_PREFIX/var/lib/mysql"
+  printf '# GALERA saved state\nversion: 2.1\nuuid:    1b2c3d4e-0000-1111-2222-333344445555\nseqno:   42\nsafe_to_bootstrap: 1\n' > "$ROOT_PREFIX/var/lib/mysql/grastate.dat"
+  lib_run 'galera::recover_position; galera::grastate safe_to_bootstrap'
+  assert_output $'1b2c3d4e-0000-1111-2222-333344445555:42\n1'
+}
+
+@test "cluster_id::set records the id and, at bootstrap, when and where it was created" {
+  lib_run 'cluster_id::set 11111111-2222-3333-4444-555555555555 bootstrap; cluster_id::get'
+  assert_success
+  assert_output --partial "11111111-2222-3333-4444-555555555555"
+  run cat "$ROOT_PREFIX/var/lib/hpc-cluster/bootstrapped_at"
+  assert_output --partial "node2"
+}
+
+@test "start_multi_complete.sh lists its phases and rejects contradicting modes" {
+  run "$TK/start_multi_complete.sh" --list-phases
+  assert_output $'preflight\nmode\ndiscovery\nconfigure\nservices\nhealth\ninfo\nbackup'
+  run "$TK/start_multi_complete.sh" --bootstrap --join
+  assert_equal "$status" 2
+  run "$TK/start_multi_complete.sh" --phase nosuch
+  assert_equal "$status" 2
+}
+
+@test "phase1 refuses an address that is not in the config, and needs a mode" {
+  run "$TK/setup/phase1_database_setup.sh" --add-node 10.9.9.9
+  assert_equal "$status" 2
+  assert_output --partial "is not a configured node"
+  run "$TK/setup/phase1_database_setup.sh"
+  assert_equal "$status" 2
+}
+
+@test "node_add/node_remove know the service names and refuse to act on this node itself" {
+  run "$TK/utils/node_add.sh" --service nosuch 10.213.0.13
+  assert_equal "$status" 2
+  run "$TK/utils/node_remove.sh" --service mariadb 10.213.0.12
+  assert_equal "$status" 2
+  assert_output --partial "run node_remove.sh on a survivor"
+}
+
+@test "galera_auto_recover.sh --help explains the rule" {
+  run "$TK/utils/galera_auto_recover.sh" --help
+  assert_success
+  assert_output --partial "--force-with-missing"
+  assert_output --partial "highest seqno, then the highest configured priority"
+}
