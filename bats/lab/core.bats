@@ -71,7 +71,7 @@ ask() {  # ask WHERE IP : what the echo service on IP:7000 answers, seen from WH
   [[ ! -e /etc/$marker ]]
 }
 
-@test "every node has private /var /root /opt /srv /home /mnt /usr/local /data /run /tmp; /usr is read-only" {
+@test "every node has private /var /root /opt /srv /home /mnt /usr/local /data /run /tmp; the rest is read-only" {
   local d
   for d in /var/lib /root /opt /srv /home /mnt /usr/local /data /run /tmp; do
     lab_exec n1 sh -c "echo n1 >$d/lab-private"
@@ -82,6 +82,10 @@ ask() {  # ask WHERE IP : what the echo service on IP:7000 answers, seen from WH
   run lab_exec n1 touch /usr/lab-should-fail
   assert_failure
   assert_output --partial "Read-only file system"
+  run lab_exec n1 mkdir /lab-should-fail  # the rest of / is the host's: read-only in nodes
+  assert_failure
+  assert_output --partial "Read-only file system"
+  [[ ! -e /lab-should-fail ]]
 }
 
 @test "each node is its own PID namespace with the holder as PID 1" {
@@ -100,6 +104,7 @@ ask() {  # ask WHERE IP : what the echo service on IP:7000 answers, seen from WH
   assert_success
   assert_line "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
   assert_line "HOME=/root"
+  assert_line "USER=root"  # mysqld_safe needs it: it tests `-w /` or USER=root, and / is read-only
   refute_output --partial "FOO="
   run bash -c 'printf "in-stdin\n" | "$1" exec n2 cat' bash "$LAB_TOOL"
   assert_output in-stdin

@@ -134,6 +134,21 @@ assert_lab_gone() {
   lab_p "$p" down
 }
 
+@test "LAB_EXTRA_DIRS gives every node a private overlay of another top-level directory" {
+  local p="$LC_BASE-c" dir="/hpc-lab-extra-$LC_BASE"
+  [[ -e $dir ]] || { mkdir "$dir"; touch "$dir/.created-by-lab-test"; }
+  LAB_EXTRA_DIRS="$dir" lab_p "$p" up 2
+  lab_p "$p" exec n1 sh -c "echo private >$dir/file"
+  run lab_p "$p" exec n2 test -e "$dir/file"
+  assert_failure
+  [[ ! -e $dir/file ]]
+  lab_p "$p" down
+  if [[ -e $dir/.created-by-lab-test ]]; then rm "$dir/.created-by-lab-test"; rmdir "$dir"; fi
+  run env LAB_EXTRA_DIRS=/etc/x "$LAB_TOOL" --prefix "$p" up 1
+  assert_failure
+  assert_output --partial "LAB_EXTRA_DIRS"
+}
+
 @test "up refuses an existing lab and bad arguments" {
   local p="$LC_BASE-c"
   lab_p "$p" up 1
