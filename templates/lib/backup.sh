@@ -42,9 +42,10 @@ backup::is_id() {
 # backup::is_usable DIR: a finished snapshot (renamed from .partial and metadata says completed).
 backup::is_usable() {
   local dir=$1
-  backup::is_id "$(basename "$dir")" || return 1
+  backup::is_id "${dir##*/}" || return 1
   [[ -f $dir/metadata.json ]] || return 1
-  jq -e '.completed == true' "$dir/metadata.json" >/dev/null 2>&1
+  # jq writes this key last, only when everything before it was written (grep: no JSON parse per dir)
+  grep -qF '"completed": true' "$dir/metadata.json"
 }
 
 # backup::list_all: every snapshot directory name, oldest first (usable or not).
@@ -200,13 +201,16 @@ backup::prune_plan() {
   mapfile -t epochs < <(for id in "${ids[@]}"; do
     printf '%s-%s-%s %s:%s:%s\n' "${id:0:4}" "${id:4:2}" "${id:6:2}" "${id:9:2}" "${id:11:2}" "${id:13:2}"
   done | date -f - '+%s')
-  now_month=$(( 10#$(printf '%(%Y)T' "$now") * 12 + 10#$(printf '%(%m)T' "$now") - 1 ))
+  local ny nm
+  printf -v ny '%(%Y)T' "$now"
+  printf -v nm '%(%m)T' "$now"
+  now_month=$(( 10#$ny * 12 + 10#$nm - 1 ))
   local -A week_newest=() month_first=()
   for i in "${!ids[@]}"; do
     epoch=${epochs[i]}
-    week="$(printf '%(%G-%V)T' "$epoch")"
+    printf -v week '%(%G-%V)T' "$epoch"
     week_newest[$week]=${ids[i]}           # ids are oldest first, so the last one wins
-    month="$(printf '%(%Y-%m)T' "$epoch")"
+    printf -v month '%(%Y-%m)T' "$epoch"
     [[ -n "${month_first[$month]:-}" ]] || month_first[$month]=${ids[i]}
   done
   local last=$(( ${#ids[@]} - 1 ))
@@ -214,8 +218,8 @@ backup::prune_plan() {
     id=${ids[i]}
     epoch=${epochs[i]}
     age=$(( now - epoch ))
-    week="$(printf '%(%G-%V)T' "$epoch")"
-    month="$(printf '%(%Y-%m)T' "$epoch")"
+    printf -v week '%(%G-%V)T' "$epoch"
+    printf -v month '%(%Y-%m)T' "$epoch"
     local m=$(( 10#${month:0:4} * 12 + 10#${month:5:2} - 1 ))
     if (( age < BACKUP_KEEP_DAILY * 86400 )); then
       printf 'keep %s daily\n' "$id"
@@ -475,10 +479,11 @@ backup::write_metadata() {
   BACKUP_TAKEN_NEW_BYTES=$new_bytes
 }
 
-# The active nodes as discovery sees them; this node alone when discovery is not available.
+# The active nodes as discovery sees them; this node alone on a one-node cluster or when discovery
+# is not available (it probes every node, so it is bounded).
 backup::active_nodes_json() {
   local script="$HPC_TOOLKIT_DIR/discovery/auto_discovery.sh" out
-  if [[ -x $script ]] && out="$(timeout 30 "$script" --json 2>/dev/null)" \
+  if (( NODE_COUNT > 1 )) && [[ -x $script ]] && out="$(timeout 20 "$script" --json 2>/dev/null)" \
      && jq -e '.nodes | type == "array"' <<< "$out" >/dev/null 2>&1; then
     jq -c '[.nodes[] | select(.status == "active") | .hostname]' <<< "$out"
   else

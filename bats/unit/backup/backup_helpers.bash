@@ -1,0 +1,52 @@
+# Shared setup for the backup unit tests: one toolkit generated per file, a root prefix per test, and
+# PATH stubs for the daemons' clients (mariadb, mariadb-dump, pgrep) that record their calls.
+load "${HPC_REPO_ROOT}/bats/helpers/toolkit.bash"
+bats_load_library bats-support
+bats_load_library bats-assert
+
+# backup_generate: once per file (setup_file).
+backup_generate() {
+  export BKP_TOOLKIT="$BATS_FILE_TMPDIR/gen/cluster"
+  [[ -d $BKP_TOOLKIT ]] || toolkit_generate "$(toolkit_fixture lab/backup-1.yaml)" "$BATS_FILE_TMPDIR/gen"
+}
+
+# backup_setup: a fresh root with a few config trees, stubs first in PATH.
+backup_setup() {
+  export ROOT_PREFIX="$BATS_TEST_TMPDIR/root"
+  export HPC_NODE_IP=10.213.0.11 HPC_INIT=sysv TZ=UTC NO_COLOR=1
+  export STUB_LOG="$BATS_TEST_TMPDIR/calls.log"
+  mkdir -p "$ROOT_PREFIX"/etc/mysql/conf.d "$ROOT_PREFIX"/etc/redis "$ROOT_PREFIX"/run/lock \
+    "$ROOT_PREFIX"/etc/init.d "$ROOT_PREFIX/var/lib/hpc-cluster" "$BATS_TEST_TMPDIR/bin"
+  printf '[mysqld]\nbind-address=10.213.0.11\n' > "$ROOT_PREFIX/etc/mysql/conf.d/60-galera.cnf"
+  printf 'port 6379\n' > "$ROOT_PREFIX/etc/redis/redis.conf"
+  head -c 200000 /dev/urandom > "$ROOT_PREFIX/etc/redis/big.bin"
+  : > "$STUB_LOG"
+  stub pgrep 'exit 1'
+  # MariaDB stubs: a server that answers, is not Galera, and has one user database.
+  stub mariadb 'case "$*" in
+  *"SELECT 1"*) echo 1 ;;
+  *"@@wsrep_on"*) echo 0 ;;
+  *schemata*) echo app ;;
+  *VERSION*) echo 10.11.19-MariaDB ;;
+  *) cat >/dev/null ;;
+esac'
+  stub mariadb-dump 'if [[ $* == *--system=users* ]]; then echo "CREATE USER IF NOT EXISTS u;"; else echo "CREATE DATABASE app; -- ${STUB_DUMP_TEXT:-rows}"; fi'
+  export PATH="$BATS_TEST_TMPDIR/bin:$PATH"
+}
+
+# stub NAME BODY: a command in front of PATH that logs its arguments and runs BODY.
+stub() {
+  printf '#!/usr/bin/env bash\nprintf "%%s %%s\\n" %q "$*" >> "$STUB_LOG"\n%s\n' "$1" "$2" > "$BATS_TEST_TMPDIR/bin/$1"
+  chmod +x "$BATS_TEST_TMPDIR/bin/$1"
+}
+
+snaps() {
+  printf '%s\n' "$ROOT_PREFIX/data/system_backup/snapshots"
+}
+
+# fake_init NAME: an init script under the root prefix that records start/stop; pgrep says it runs.
+fake_init() {
+  printf '#!/usr/bin/env bash\necho "init %s $1" >> "%s"\n' "$1" "$STUB_LOG" > "$ROOT_PREFIX/etc/init.d/$1"
+  chmod +x "$ROOT_PREFIX/etc/init.d/$1"
+  stub pgrep "[[ \$* == *$1* ]]"
+}
