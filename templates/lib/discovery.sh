@@ -228,7 +228,7 @@ discovery::self_json() {
 # discovery::ssh_reason STDERR_FILE: why SSH failed (exit 255), from its message.
 discovery::ssh_reason() {
   local msg
-  msg="$(cat "$1" 2>/dev/null)"
+  msg="$(< "$1")" || msg=""
   case "$msg" in
     *"timed out"*|*"Timeout"*) printf 'timeout' ;;
     *"Connection refused"*) printf 'refused' ;;
@@ -250,11 +250,16 @@ discovery::_first_line() {
 # discovery::classify IP IS_SELF RC OUT ERR HTTP T: print the node object from what the probe left.
 # active = the node answered with valid JSON; inactive = nothing of it answered, with the reason;
 # unknown = reached (SSH got through, or its /health answered) but its state could not be read.
+# Only the active case runs jq (to validate the answer): the failure cases are built in bash, because
+# on a big cluster most jobs end together at the deadline and the run must not queue 30 jq starts.
 discovery::classify() {
-  local ip=$1 self=$2 rc=$3 out=$4 err=$5 http=$6 t=$7 host status reason msg body
-  host="$(node::hostname_of "$ip" 2>/dev/null || printf '%s' "$ip")"
+  local ip=$1 self=$2 rc=$3 out=$4 err=$5 http=$6 t=$7 host=$1 status reason msg body first="" i
+  for i in "${!NODE_IPS[@]}"; do
+    [[ ${NODE_IPS[i]} == "$ip" ]] && host=${NODE_HOSTNAMES[i]}
+  done
   local marker=0
-  [[ -s $out ]] && [[ "$(head -n 1 "$out")" == "$DISCOVERY_MARKER" ]] && marker=1
+  [[ -s $out ]] && IFS= read -r first < "$out"
+  [[ $first == "$DISCOVERY_MARKER" ]] && marker=1
   if (( rc == 0 && marker )); then
     body="$(tail -n +2 "$out")"
     if jq -ce --arg ip "$ip" --arg host "$host" --argjson self "$self" --argjson http "${http:-null}" \
@@ -272,25 +277,26 @@ discovery::classify() {
     else
       status=inactive msg="no answer within ${t}s"
     fi
-  elif (( rc == 255 )) && (( ! marker )); then
+  elif (( rc == 255 && ! marker )); then
     reason="$(discovery::ssh_reason "$err")"
     msg="$(discovery::_first_line "$err")"
-    [[ $reason == malformed ]] && status=unknown || status=inactive
+    status=inactive
+    if [[ $reason == malformed ]]; then status=unknown; fi
+  elif (( rc == 127 )); then
+    status=unknown reason=malformed msg="toolkit not found at $HPC_TOOLKIT_DIR on $ip (exit 127)"
   else
     status=unknown reason=malformed
     msg="the probe exited $rc: $(discovery::_first_line "$err")"
-    (( rc == 127 )) && msg="toolkit not found at $HPC_TOOLKIT_DIR on $ip (exit 127)"
   fi
   # Something answered on the node's /health port: it is up, so it is never reported as down.
   if [[ $status == inactive && -n $http ]]; then
     status=unknown
     msg+="; but its /health endpoint answered HTTP $http"
   fi
-  jq -cn --arg ip "$ip" --arg host "$host" --argjson self "$self" --arg status "$status" \
-    --arg reason "$reason" --arg msg "${msg:-$reason}" --argjson http "${http:-null}" \
-    '{ip: $ip, hostname: $host, self: $self, status: $status, reason: $reason, error: $msg,
-      services: {}, galera: null, redis: null, glusterfs: null, slurm: null, web: null,
-      cluster_id: null, load: null, uptime: null, health_http: $http}'
+  printf '{"ip":%s,"hostname":%s,"self":%s,"status":"%s","reason":"%s","error":%s,' \
+    "$(json::str "$ip")" "$(json::str "$host")" "$self" "$status" "$reason" "$(json::str "${msg:-$reason}")"
+  printf '"services":{},"galera":null,"redis":null,"glusterfs":null,"slurm":null,"web":null,'
+  printf '"cluster_id":null,"load":null,"uptime":null,"health_http":%s}\n' "${http:-null}"
 }
 
 # discovery::probe_job IP DIR T: probe one node (SSH and its /health port at the same time) and leave
@@ -333,7 +339,7 @@ discovery::probe_all() {
   wait || true
   for i in "${!NODE_IPS[@]}"; do
     # A job that died without a verdict (should not happen) still yields a node, never a hole.
-    if ! jq -e type "$dir/$i/node.json" >/dev/null 2>&1; then
+    if [[ ! -s $dir/$i/node.json ]]; then
       printf '' > "$dir/$i/empty"
       discovery::classify "${NODE_IPS[i]}" false 1 "$dir/$i/empty" "$dir/$i/empty" "" "$t" > "$dir/$i/node.json"
     fi

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Usage: bench/discovery/run.sh [--timeout S]
+# Summary: Seconds auto_discovery.sh takes for N=4 (one node cut) and N=32 configured nodes (28 of them
+#          addresses in the lab subnet with no server), next to the plan's sequential design (one SSH
+#          attempt with a 5 s ConnectTimeout per node, one after another) measured in the same run.
+#
+# Runs a private 4-node lab (prefix dsc-bench) and removes it at the end, whatever happens.
+# Goal (issue 4): parallel discovery = one probe timeout + at most 0.5 s, for both N.
+set -Eeuo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+REPO=$PWD
+LAB=(env LAB_PREFIX=dsc-bench "$REPO/bats/lab/lab")
+T=3
+[[ ${1:-} == --timeout ]] && T=$2
+WORK="$(mktemp -d /tmp/dsc-bench.XXXXXX)"
+TK=/opt/hpc-dashboard/cluster
+
+cleanup() {
+  "${LAB[@]}" down >/dev/null 2>&1 || true
+  rm -rf -- "$WORK"
+}
+trap cleanup EXIT
+
+# config N FILE: a cluster config with N nodes at 10.213.0.11.. (only the first 4 exist in the lab).
+config() {
+  local n=$1 i
+  {
+    printf 'cluster:\n  name: bench\n  nodes:\n'
+    for (( i = 1; i <= n; i++ )); do
+      printf '    - { ip: 10.213.0.%d, hostname: node%d, priority: %d }\n' $((10 + i)) "$i" $((200 - i))
+    done
+    printf '  vip: { address: 10.213.0.100, interface: eth0, vrrp_router_id: 51, advert_int: 0.1 }\n'
+    printf '  storage: { type: glusterfs, mount_point: /mnt/gluster, backup_path: /data/system_backup, brick_path: /data/glusterfs/shared, volume_name: shared_data }\n'
+    printf '  database: { cluster_name: bench, databases: [] }\n'
+    printf '  redis: { type: cluster, password: "${REDIS_PASSWORD}" }\n'
+    printf '  discovery: { ssh_timeout: %d, probe_timeout: %d }\n' "$T" "$T"
+  } > "$2"
+}
+
+secs() {  # START_EPOCHREALTIME -> seconds with 2 decimals
+  local us=$(( ${EPOCHREALTIME/./} - ${1/./} ))
+  printf '%d.%02d' $((us / 1000000)) $(((us % 1000000) / 10000))
+}
+
+# sequential N: the plan's design - ssh to each node in turn, 5 s ConnectTimeout each.
+sequential() {
+  local n=$1 i start
+  start=$EPOCHREALTIME
+  for (( i = 1; i <= n; i++ )); do
+    "${LAB[@]}" exec n1 ssh -o BatchMode=yes -o ConnectTimeout=5 -o StrictHostKeyChecking=accept-new \
+      "root@10.213.0.$((10 + i))" true >/dev/null 2>&1 || true
+  done
+  secs "$start"
+}
+
+# parallel N: auto_discovery.sh from the toolkit generated for N nodes; prints "seconds active/inactive".
+parallel() {
+  local n=$1 start out
+  "${LAB[@]}" exec n1 rm -rf "$TK"
+  "${LAB[@]}" push "$WORK/tk$n/cluster" n1 >/dev/null 2>&1
+  start=$EPOCHREALTIME
+  out="$("${LAB[@]}" exec n1 "$TK/discovery/auto_discovery.sh" --json)"
+  printf '%s %s\n' "$(secs "$start")" "$(jq -r '"\(.active_nodes) active, \(.inactive_nodes) inactive, \(.unknown_nodes) unknown; in-script \(.duration_ms) ms"' <<< "$out")"
+}
+
+main() {
+  local n
+  "${LAB[@]}" down >/dev/null 2>&1 || true
+  "${LAB[@]}" up 4 >/dev/null
+  "${LAB[@]}" ssh-mesh >/dev/null
+  for n in 4 32; do
+    config "$n" "$WORK/c$n.yaml"
+    npx tsx generator/cli/main.ts generate -c "$WORK/c$n.yaml" -o "$WORK/tk$n" >/dev/null
+  done
+  # the toolkit on every node (peers run their own --self-json); each node needs the 4-node copy
+  "${LAB[@]}" push "$WORK/tk4/cluster" >/dev/null 2>&1
+  "${LAB[@]}" cut n4
+  printf 'discovery benchmark: probe timeout %s s, n4 cut (silent partition), load %s\n' "$T" "$(cut -d' ' -f1-3 /proc/loadavg)"
+  printf '%-6s %-34s %s\n' N "parallel auto_discovery.sh (s)" "sequential ssh, 5 s timeout each (s)"
+  for n in 4 32; do
+    local p s
+    p="$(parallel "$n")"
+    s="$(sequential "$n")"
+    printf '%-6s %-34s %s\n' "$n" "${p%% *}" "$s"
+    printf '       (%s)\n' "${p#* }"
+  done
+  printf 'goal: parallel <= %s.5 s for both N (one probe timeout + 0.5 s); wall times include lab exec.\n' "$T"
+}
+
+main "$@"
