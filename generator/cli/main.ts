@@ -13,13 +13,23 @@ program
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 registerCommands(program);
 
-try {
-  await program.parseAsync(process.argv);
-} catch (e) {
-  if (e instanceof CommanderError) {
-    process.exitCode = e.exitCode === 0 ? 0 : 2;
-  } else {
-    process.stderr.write(`hpc-cluster: error: ${(e as Error).message}\n`);
-    process.exitCode = 1;
+// `hpc-cluster list-nodes | head -1` must not crash when the reader goes away.
+process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+  if (e.code === "EPIPE") process.exit(0);
+  throw e;
+});
+
+async function main(): Promise<void> {
+  try {
+    await program.parseAsync(process.argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      process.exitCode = e.exitCode === 0 ? 0 : 2;
+    } else {
+      process.stderr.write(`hpc-cluster: error: ${(e as Error).message}\n`);
+      process.exitCode = 1;
+    }
   }
 }
+
+void main();

@@ -67,7 +67,7 @@ export function loadConfigText(text: string, file = "cluster_config.yaml"): Load
       if (!refPaths.has(dotted(issue.path))) diagnostics.push(...issueToDiagnostics(issue, positions, file));
     }
   } else {
-    for (const f of crossFieldRules(parsed.data)) diagnostics.push(findingToDiagnostic(f, positions, file));
+    for (const f of crossFieldRules(parsed.data, (p) => doc.hasIn(p))) diagnostics.push(findingToDiagnostic(f, positions, file));
   }
   diagnostics.sort((a, b) => a.line - b.line || a.col - b.col || a.message.localeCompare(b.message));
   const ok = !diagnostics.some((d) => d.severity === "error");
@@ -138,13 +138,11 @@ function issueToDiagnostics(issue: z.ZodIssue, pos: Positions, file: string): Di
 }
 
 function unionMessage(issue: z.ZodInvalidUnionIssue): string {
-  const literals = issue.unionErrors
-    .flatMap((e) => e.issues)
-    .filter((i): i is z.ZodInvalidLiteralIssue => i.code === z.ZodIssueCode.invalid_literal)
-    .map((i) => `'${String(i.expected)}'`);
-  const others = issue.unionErrors.flatMap((e) => e.issues).filter((i) => i.code !== z.ZodIssueCode.invalid_literal && i.code !== z.ZodIssueCode.invalid_type);
-  if (others.length > 0) return others[0].message;
-  return literals.length ? `must be ${literals.join(" or ")} or a whole number` : issue.message;
+  const inner = issue.unionErrors.flatMap((e) => e.issues);
+  const literals = inner.flatMap((i) => (i.code === z.ZodIssueCode.invalid_literal ? [`'${String(i.expected)}'`] : []));
+  const other = inner.find((i) => i.code !== z.ZodIssueCode.invalid_literal && i.code !== z.ZodIssueCode.invalid_type);
+  if (other) return other.message;
+  return literals.length ? `must be ${literals.join(" or ")} or a whole number` : (issue.message ?? "is invalid");
 }
 
 function article(t: string): string {

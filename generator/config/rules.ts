@@ -48,7 +48,11 @@ export function rawRules(raw: unknown): Finding[] {
   return out;
 }
 
-export function crossFieldRules(config: ClusterConfig): Finding[] {
+/**
+ * @param written tells whether a path is written in the file (not a default): a clash between a
+ * default and a written value is reported at the written one, where the user can fix it.
+ */
+export function crossFieldRules(config: ClusterConfig, written: (path: (string | number)[]) => boolean = () => true): Finding[] {
   const c = config.cluster;
   const out: Finding[] = [];
   const base = ["cluster"];
@@ -62,12 +66,13 @@ export function crossFieldRules(config: ClusterConfig): Finding[] {
 
   // The VIP
   const vipPath = [...base, "vip"];
-  c.nodes.forEach((n, i) => {
-    if (n.ip === c.vip.address) out.push({ path: [...vipPath, "address"], severity: "error", message: `the VIP must not be a node address (nodes[${i}] ${n.hostname} has it)` });
-    else if (!sameSubnet(n.ip, c.vip.address, c.network_prefix)) {
-      out.push({ path: [...vipPath, "address"], severity: "error", message: `the VIP ${c.vip.address} is not in the /${c.network_prefix} subnet of nodes[${i}] ${n.ip} (set cluster.network_prefix if the subnet is larger)` });
-    }
-  });
+  const owner = c.nodes.findIndex((n) => n.ip === c.vip.address);
+  const outside = c.nodes.filter((n) => !sameSubnet(n.ip, c.vip.address, c.network_prefix)).map((n) => n.ip);
+  if (owner >= 0) {
+    out.push({ path: [...vipPath, "address"], severity: "error", message: `the VIP must not be a node address (nodes[${owner}] ${c.nodes[owner].hostname} has it)` });
+  } else if (outside.length > 0) {
+    out.push({ path: [...vipPath, "address"], severity: "error", message: `the VIP ${c.vip.address} is not in the /${c.network_prefix} subnet of ${outside.join(", ")} (set cluster.network_prefix if the subnet is larger)` });
+  }
   if (c.vip.vrrp_version === 2 && c.vip.advert_int < 1) {
     out.push({ path: [...vipPath, "advert_int"], severity: "error", message: "a sub-second advert_int needs vrrp_version 3 (VRRPv2 rounds it to whole seconds)" });
   }
@@ -144,12 +149,19 @@ export function crossFieldRules(config: ClusterConfig): Finding[] {
   ];
   // Redis Cluster also listens on port + 10000 (the cluster bus).
   if (c.redis.type === "cluster") ports.push([[...base, "redis", "port"], c.redis.port + 10000]);
-  const owner = new Map<number, string>();
+  // replicas: 1 runs a second instance per node on port + 1 (and its bus on port + 10001).
+  if (c.redis.type === "cluster" && c.redis.replicas === 1) {
+    ports.push([[...base, "redis", "port"], c.redis.port + 1], [[...base, "redis", "port"], c.redis.port + 10001]);
+  }
+  const portOwner = new Map<number, { name: string; path: (string | number)[] }>();
   for (const [path, p] of ports) {
     const name = path.slice(1).join(".");
-    const prev = owner.get(p);
-    if (prev !== undefined && prev !== name) out.push({ path, severity: "error", message: `port ${p} is already used by ${prev}` });
-    else owner.set(p, prev ?? name);
+    const prev = portOwner.get(p);
+    if (prev === undefined) portOwner.set(p, { name, path });
+    else if (prev.name !== name) {
+      const [at, other] = !written(path) && written(prev.path) ? [prev.path, name] : [path, prev.name];
+      out.push({ path: at, severity: "error", message: `port ${p} is already used by ${other}` });
+    }
   }
   return out.filter((f, i, all) => all.findIndex((g) => g.path.join(".") === f.path.join(".") && g.message === f.message) === i);
 }

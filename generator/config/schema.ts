@@ -90,7 +90,15 @@ const vip = z
     address: ipv4,
     interface: iface,
     vrrp_router_id: z.number().int().min(1, { message: "must be 1-255" }).max(255, { message: "must be 1-255" }),
-    auth_password: secret.optional().describe("VRRPv2 only (VRRPv3 has no authentication); at most 8 characters, checked on the node."),
+    auth_password: z
+      .string()
+      .superRefine((s, ctx) => {
+        if (SECRET_REF.test(s)) return;
+        if (s.length > 8) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `is ${s.length} characters; keepalived uses at most 8 and silently truncates the rest` });
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: "secrets must be a ${VAR} reference (upper-case name), e.g. ${VRRP_PASSWORD}; put the value (at most 8 characters) in the secrets file on each node" });
+      })
+      .optional()
+      .describe("VRRPv2 only (VRRPv3 has no authentication); at most 8 characters, checked on the node."),
     advert_int: z.number().min(0.01, { message: "must be 0.01-255 seconds" }).max(255, { message: "must be 0.01-255 seconds" }).default(0.1)
       .describe("Seconds between VRRP adverts; sub-second values need vrrp_version 3. Failover takes about 3 adverts."),
     vrrp_version: z.union([z.literal(2), z.literal(3)]).default(3),

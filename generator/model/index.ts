@@ -18,6 +18,10 @@ export interface Model {
   failuresTolerated: number;
   sizeWords: string;
   redisTopology: "cluster" | "sentinel";
+  /** replicas: 1 runs a second Redis instance per node on this port (a replica of another node's master). */
+  redisReplicaPort: number;
+  redisSentinelMaster: string;
+  redisPasswordSecret: string;
   secretNames: Array<{ name: string; usedBy: string }>;
   shellVars: ShellVar[];
   configYaml: string;
@@ -101,6 +105,8 @@ export function buildModel(config: ClusterConfig, configYaml: string): Model {
     v("REDIS_SENTINEL_PORT", c.redis.sentinel_port),
     v("REDIS_PASSWORD_SECRET", secretName(c.redis.password)),
     v("REDIS_REPLICAS", c.redis.replicas),
+    v("REDIS_REPLICA_PORT", c.redis.port + 1, "the replica instance of replicas: 1 (cluster mode)"),
+    v("REDIS_SENTINEL_MASTER", `${c.name}-redis`, "the master name Sentinel monitors"),
     v("SLURM_MODE", c.slurm.mode),
     v("SLURM_CLUSTER_NAME", c.slurm.cluster_name),
     v("SLURM_STATE_LOCATION", c.slurm.state_location),
@@ -146,6 +152,9 @@ export function buildModel(config: ClusterConfig, configYaml: string): Model {
     failuresTolerated: n - quorum,
     sizeWords: sizeInWords(n),
     redisTopology: c.redis.type,
+    redisReplicaPort: c.redis.port + 1,
+    redisSentinelMaster: `${c.name}-redis`,
+    redisPasswordSecret: secretName(c.redis.password),
     secretNames,
     shellVars,
     configYaml,
