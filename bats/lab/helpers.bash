@@ -2,7 +2,7 @@
 #
 # Usage in a .bats file (any folder below bats/lab/):
 #
-#   load "${HPC_REPO_ROOT:-$BATS_TEST_DIRNAME/../..}/bats/lab/helpers.bash"
+#   load "${HPC_REPO_ROOT:-$BATS_TEST_DIRNAME/../../..}/bats/lab/helpers.bash"   # in bats/lab/<area>/
 #   bats_load_library bats-support
 #   bats_load_library bats-assert
 #
