@@ -46,6 +46,7 @@ main() {
     *) die "unknown argument $1 (see --help)" ;;
   esac
   [[ -r $DEPS_LIST ]] || die "$DEPS_LIST not found"
+  ((check)) || [[ $(id -u) -eq 0 ]] || die "must run as root (it installs Debian packages); try --check"
   mapfile -t missing < <(missing_packages)
   if ((${#missing[@]} == 0)); then
     log "all $(packages | wc -l) lab packages are installed; nothing to do"
@@ -55,7 +56,6 @@ main() {
     printf 'missing: %s\n' "${missing[*]}"
     return 1
   fi
-  [[ $(id -u) -eq 0 ]] || die "must run as root to install: ${missing[*]}"
   ensure_policy_rc_d
   export DEBIAN_FRONTEND=noninteractive
   log "apt-get update"
