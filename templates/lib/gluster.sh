@@ -2,6 +2,8 @@
 # lib/gluster.sh - read the state of the GlusterFS trusted pool and of the shared volume.
 # Sourced by setup/phase0_storage_setup.sh (and anything that reports storage health).
 # Every function here only reads; changes go through run::cmd in the scripts, so --dry-run holds.
+# Pipelines into grep use ">/dev/null", never "grep -q": under pipefail an early exit of grep -q
+# kills the writer with SIGPIPE and turns a match into a failure.
 # Queries use `gluster --mode=script` (never prompts) and the volume named by STORAGE_VOLUME_NAME.
 
 # gluster::q ARGS...: a read-only gluster query (script mode, no prompts).
@@ -21,7 +23,7 @@ gluster::volume_exists() {
 
 # gluster::volume_started: the volume exists and its status is Started.
 gluster::volume_started() {
-  gluster::q volume info "$STORAGE_VOLUME_NAME" 2>/dev/null | grep -qx 'Status: Started'
+  gluster::q volume info "$STORAGE_VOLUME_NAME" 2>/dev/null | grep -x 'Status: Started' >/dev/null
 }
 
 # gluster::bricks: every brick of the volume, one "host:/path" per line, in volume order.
@@ -45,12 +47,12 @@ gluster::replica_count() {
 
 # gluster::has_brick IP: the volume holds IP's brick.
 gluster::has_brick() {
-  gluster::bricks | grep -qxF "$(gluster::brick_of "$1")"
+  gluster::bricks | grep -xF "$(gluster::brick_of "$1")" >/dev/null
 }
 
 # gluster::peer_known IP: IP is in this node's trusted pool (any state).
 gluster::peer_known() {
-  gluster::q peer status 2>/dev/null | grep -qxF "Hostname: $1"
+  gluster::q peer status 2>/dev/null | grep -xF "Hostname: $1" >/dev/null
 }
 
 # gluster::peer_connected IP: IP is in the pool and connected.
@@ -90,9 +92,12 @@ gluster::is_mounted() {
 
 # gluster::on_shared PATH: PATH lies on the mounted shared storage (used by Slurm's preflight).
 gluster::on_shared() {
-  local target
+  local target path
   gluster::is_mounted || return 1
-  target="$(findmnt -n -o TARGET --target "$(path::of "$1")" 2>/dev/null || true)"
+  # The path may not exist yet: ask about its nearest existing ancestor.
+  path="$(path::of "$1")"
+  while [[ ! -e $path && $path == */* ]]; do path="${path%/*}"; done
+  target="$(findmnt -n -o TARGET --target "${path:-/}" 2>/dev/null || true)"
   [[ $target == "$(path::of "$STORAGE_MOUNT_POINT")" ]]
 }
 
