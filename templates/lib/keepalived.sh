@@ -152,12 +152,16 @@ vip::held_here() {
   [[ " ${addrs//$'\n'/ } " == *" ${VIP_ADDRESS}/"* ]]
 }
 
-# vip::local_state: MASTER when the VIP is here, else the last state keepalived reported
-# (BACKUP, FAULT, STOP), or DOWN when keepalived is not running.
+# vip::local_state: MASTER when keepalived runs and the VIP is here, else the last state keepalived
+# reported (BACKUP, FAULT), DOWN when keepalived is not running, or STALE when it is not running but
+# the VIP is still on the interface (a killed keepalived cannot remove it; starting it again does).
 vip::local_state() {
   local state=""
+  if ! svc::is_running keepalived; then
+    if vip::held_here; then printf 'STALE\n'; else printf 'DOWN\n'; fi
+    return 0
+  fi
   if vip::held_here; then printf 'MASTER\n'; return 0; fi
-  if ! svc::is_running keepalived; then printf 'DOWN\n'; return 0; fi
   [[ -r "$(vip::state_file)" ]] && state="$(cat "$(vip::state_file)")"
   [[ $state == MASTER ]] && state=BACKUP   # the file lags behind a VIP that is already gone
   printf '%s\n' "${state:-BACKUP}"
