@@ -64,7 +64,7 @@ lib::help() {
 # lib::usage_error MESSAGE: a bad flag or argument (exit 2, with the usage line).
 lib::usage_error() {
   printf '%s: %s\n' "$HPC_TOOL" "$1" >&2
-  lib::help | head -n 1 >&2
+  lib::help | head -n 1 >&2 || true  # head closes the pipe early: SIGPIPE (141) is not an error here
   printf 'Run %s --help for details.\n' "$HPC_TOOL" >&2
   exit "$EXIT_USAGE"
 }
