@@ -119,11 +119,14 @@ galera::recover_position() {
     printf '%s:%s\n' "$uuid" "$seqno"
     return 0
   fi
-  log="$(tmp::dir)/wsrep-recover.log"
-  touch "$log"
+  # The server runs as mysql: its log must be in a folder mysql can write (not a root-only temp dir).
+  log="$GALERA_LOG_DIR/wsrep-recover.log"
+  mkdir -p "$GALERA_LOG_DIR"
+  : > "$log"
   chown mysql "$log" 2>/dev/null || true
   mariadbd --user=mysql --wsrep-recover --log-error="$log" >/dev/null 2>&1 || true
   out="$(sed -n 's/.*Recovered position: *\([0-9a-f-]*:-\{0,1\}[0-9]*\).*/\1/p' "$log" | tail -n 1)"
+  # -1 means "not known": callers must never rank such a node as if it were the least advanced.
   [[ -n $out ]] || out="${uuid:-00000000-0000-0000-0000-000000000000}:-1"
   printf '%s\n' "$out"
 }
@@ -142,7 +145,7 @@ galera::_no_inherited_fds() {
     local fd
     for fd in /proc/self/fd/*; do
       fd=${fd##*/}
-      if [[ $fd =~ ^[0-9]+$ ]] && (( fd > 2 )); then exec {fd}>&- 2>/dev/null || true; fi
+      if [[ $fd =~ ^[0-9]+$ ]] && (( fd > 2 )); then exec {fd}>&- || true; fi
     done
     exec "$@"
   )

@@ -46,7 +46,7 @@ setup() {
   assert_output --partial "standalone: bootstrap done on node1"
   synced n1 1
   # the bootstrap flag was passed once, never written down; the cluster id was
-  run lab_exec n1 grep -r -e "new-cluster" -e "gcomm://\"" /etc/mysql
+  run lab_exec n1 sh -c 'grep -rh -e new-cluster -e "gcomm://\"" /etc/mysql | grep -v "^#"'
   assert_failure
   run lab_exec n1 cat /var/lib/hpc-cluster/cluster_id
   assert_output --regexp '^[0-9a-f-]{36}$'
@@ -133,8 +133,10 @@ setup() {
   run lab_exec n1 cat /tmp/writer.err
   assert_output ""
   synced n1 3
-  run lab_exec n2 grep -c 10.213.0.14 /etc/mysql/mariadb.conf.d/60-galera.cnf
-  assert_output 0
+  for n in n1 n2 n3; do
+    run lab_exec "$n" grep -c 10.213.0.14 /etc/mysql/mariadb.conf.d/60-galera.cnf
+    assert_output 0
+  done
   run lab_exec n4 pgrep -x mariadbd
   assert_failure
 }
