@@ -74,7 +74,7 @@ keepalived::render() {
     TOOLKIT_DIR=$HPC_TOOLKIT_DIR UNICAST_BLOCK AUTH_BLOCK
   UNICAST_BLOCK="$(keepalived::unicast_block "$self" ${peers[@]+"${peers[@]}"})"
   [[ -z $UNICAST_BLOCK ]] || UNICAST_BLOCK+=$'\n'
-  AUTH_BLOCK="$(keepalived::auth_block)"
+  AUTH_BLOCK="$(keepalived::auth_block)" || return
   [[ -z $AUTH_BLOCK ]] || AUTH_BLOCK+=$'\n'
   tpl::render "$(tpl::path keepalived.conf)" NODE_IP NODE_NAME PRIORITY TOOLKIT_DIR UNICAST_BLOCK AUTH_BLOCK
 }
