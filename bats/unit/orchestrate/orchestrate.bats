@@ -183,3 +183,52 @@ decide() {
   assert_output --partial "--force-with-missing"
   assert_output --partial "highest seqno, then the highest configured priority"
 }
+
+# stub_bin NAME EXIT [STDERR]: a PATH stub that records its arguments and exits EXIT.
+stub_bin() {
+  mkdir -p "$BATS_TEST_TMPDIR/bin"
+  printf '#!/bin/sh\necho "%s $*" >> "%s/calls"\n[ -n "%s" ] && echo "%s" >&2\nexit %s\n' \
+    "$1" "$BATS_TEST_TMPDIR" "${3:-}" "${3:-}" "$2" > "$BATS_TEST_TMPDIR/bin/$1"
+  chmod +x "$BATS_TEST_TMPDIR/bin/$1"
+}
+
+@test "phase1 --bootstrap --dry-run prints galera.cnf and the bootstrap command, writes nothing, never shows a secret" {
+  stub_bin ssh 255 "ssh: connect to host x port 22: Connection timed out"
+  stub_bin mariadb 1
+  stub_bin mariadb-admin 1
+  stub_bin systemctl 1
+  mkdir -p "$ROOT_PREFIX/etc/hpc-cluster" "$ROOT_PREFIX/etc/init.d"
+  printf '#!/bin/sh\necho "init $*" >> "%s/calls"\n' "$BATS_TEST_TMPDIR" > "$ROOT_PREFIX/etc/init.d/mariadb"
+  chmod +x "$ROOT_PREFIX/etc/init.d/mariadb"
+  printf 'DB_SLURM_PASSWORD=s3cret-slurm\nDB_AUTH_PASSWORD=s3cret-auth\nREDIS_PASSWORD=r\n' > "$ROOT_PREFIX/etc/hpc-cluster/secrets.env"
+  chmod 0600 "$ROOT_PREFIX/etc/hpc-cluster/secrets.env"
+  before="$(find "$ROOT_PREFIX" \( -path "$ROOT_PREFIX/var/log" -o -path "$ROOT_PREFIX/run" \) -prune -o -print | sort)"
+  PATH="$BATS_TEST_TMPDIR/bin:$PATH" HPC_INIT=sysv HPC_SECRETS_ANY_OWNER=1 run "$TK/setup/phase1_database_setup.sh" --bootstrap --dry-run
+  assert_success
+  assert_output --partial "[dryrun] would write $ROOT_PREFIX/etc/mysql/mariadb.conf.d/60-galera.cnf (mode 0644)"
+  assert_output --partial '    | wsrep_node_address=10.213.0.12'
+  assert_output --partial "[dryrun] would run: $ROOT_PREFIX/etc/init.d/mariadb bootstrap"
+  refute_output --partial "s3cret"
+  after="$(find "$ROOT_PREFIX" \( -path "$ROOT_PREFIX/var/log" -o -path "$ROOT_PREFIX/run" \) -prune -o -print | sort)"
+  assert_equal "$after" "$before"
+  run grep -c "^init" "$BATS_TEST_TMPDIR/calls"
+  assert_output 0
+}
+
+@test "phase1 --bootstrap refuses when a peer already runs a Primary component (joins are the fix)" {
+  mkdir -p "$BATS_TEST_TMPDIR/bin"
+  cat > "$BATS_TEST_TMPDIR/bin/ssh" <<'STUB'
+#!/bin/sh
+case "$*" in
+  *10.213.0.11*) echo '{"ip":"10.213.0.11","running":true,"cluster_status":"Primary","cluster_size":2,"local_state":"Synced","cluster_id":"c1","grastate_seqno":-1}' ;;
+  *) echo "ssh: connect to host x port 22: No route to host" >&2; exit 255 ;;
+esac
+STUB
+  chmod +x "$BATS_TEST_TMPDIR/bin/ssh"
+  stub_bin mariadb 1
+  stub_bin mariadb-admin 1
+  PATH="$BATS_TEST_TMPDIR/bin:$PATH" HPC_INIT=sysv run "$TK/setup/phase1_database_setup.sh" --bootstrap --yes
+  assert_equal "$status" 6
+  assert_output --partial "refusing to bootstrap: 10.213.0.11 already runs a Primary component"
+  assert_output --partial "--join --peer 10.213.0.11"
+}
