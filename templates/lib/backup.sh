@@ -142,10 +142,11 @@ backup::new_id() {
 }
 
 # backup::copy_tree SRC DEST LINK_DEST: copy SRC/ into DEST/ keeping modes, owners and links; files
-# equal to LINK_DEST's (when given) become hard links to them (rsync --link-dest).
+# with the same content as LINK_DEST's (when given) become hard links to them (rsync --link-dest).
 backup::copy_tree() {
   local src=$1 dest=$2 link=${3:-} args=(-a --numeric-ids)
-  [[ -n $link && -d $link ]] && args+=("--link-dest=$link")
+  # --checksum: link only files whose content is equal, not merely their size and mtime
+  [[ -n $link && -d $link ]] && args+=(--checksum "--link-dest=$link")
   mkdir -p "$dest"
   rsync "${args[@]}" -- "$src/" "$dest/"
 }

@@ -24,8 +24,8 @@ setup() {
   [ -f "$dir/configs/toolkit/cluster_config.yaml" ]
   [ -f "$dir/databases/mariadb/mariadb_all.sql.gz" ]
   [ -f "$dir/databases/mariadb/mariadb_users.sql.gz" ]
-  run jq -r '.completed, .backup_type, .hostname, .services.mariadb.status, .services.redis.status, (.files | length)' "$dir/metadata.json"
-  assert_output --partial $'true\nfull\nnode1\nok\nskipped'
+  run jq -r '.completed, .backup_type, .hostname, .services.mariadb.status, .services.slurm.status, .services.redis' "$dir/metadata.json"
+  assert_output $'true\nfull\nnode1\nok\nskipped\n{\n  "status": "skipped",\n  "reason": "no backup script in this toolkit"\n}'
   # every regular file except metadata.json is listed, and the sums check out
   local n
   n="$(cd "$dir" && find . -type f ! -name metadata.json | wc -l)"
@@ -68,6 +68,17 @@ $a"
   ! grep -q maxmemory "$(snaps)/$a/configs/etc/redis/redis.conf"
 }
 
+@test "an incremental never links a changed file that kept its size and mtime" {
+  "$BKP_TOOLKIT/backup/backup.sh" --full 2>/dev/null
+  sleep 1
+  local f="$ROOT_PREFIX/etc/redis/redis.conf"
+  touch -r "$f" "$BATS_TEST_TMPDIR/ref"
+  printf 'port 6380\n' > "$f" # same size
+  touch -r "$BATS_TEST_TMPDIR/ref" "$f"
+  "$BKP_TOOLKIT/backup/backup.sh" 2>/dev/null
+  grep -q 6380 "$(snaps)/$(ls "$(snaps)" | tail -n 1)/configs/etc/redis/redis.conf"
+}
+
 @test "--full copies everything afresh (no hard links to the previous snapshot)" {
   "$BKP_TOOLKIT/backup/backup.sh" --full 2>/dev/null
   sleep 1
@@ -95,7 +106,7 @@ $a"
   assert_success
   assert_output --partial "[dryrun] would create snapshot"
   assert_output --partial "backup_mariadb.sh --dest"
-  assert_output --partial "would skip redis"
+  assert_output --partial "would skip slurm"
   [ ! -e "$ROOT_PREFIX/data/system_backup" ]
   ! grep -q mariadb-dump "$STUB_LOG"
 }
@@ -175,6 +186,38 @@ esac'
   assert_success
   run jq -r '.completed, has("files"), .backup_type' <<< "$output"
   assert_output $'true\nfalse\nincremental'
+}
+
+@test "contract: a service script's files land in its folder and its --json output in metadata.json" {
+  fake_service backup redis 'for a; do [[ $prev == --dest ]] && d=$a; prev=$a; done
+echo rdb > "$d/10.213.0.11_6379.rdb"; echo "{\"masters\": 1}"'
+  run "$BKP_TOOLKIT/backup/backup.sh" --only-databases
+  assert_success
+  local dir
+  dir="$(snaps)/$(ls "$(snaps)")"
+  [ -f "$dir/databases/redis/10.213.0.11_6379.rdb" ]
+  run jq -c .services.redis "$dir/metadata.json"
+  assert_output '{"status":"ok","masters":1}'
+  grep -q "backup_redis --dest $dir.partial/databases/redis --json" "$STUB_LOG"
+}
+
+@test "contract: a service script that exits 3 (not built) is skipped and recorded" {
+  fake_service backup slurm 'exit 3'
+  run "$BKP_TOOLKIT/backup/backup.sh" --only-state
+  assert_success
+  local dir
+  dir="$(snaps)/$(ls "$(snaps)")"
+  [ ! -e "$dir/state/slurm" ]
+  run jq -r .services.slurm.reason "$dir/metadata.json"
+  assert_output --partial "exit 3"
+}
+
+@test "contract: a service script that fails discards the whole snapshot" {
+  fake_service backup slurm 'exit 5'
+  run "$BKP_TOOLKIT/backup/backup.sh"
+  assert_failure
+  assert_output --partial "slurm backup failed (exit 5)"
+  [ -z "$(ls -A "$(snaps)")" ]
 }
 
 @test "unknown flags are usage errors (exit 2)" {

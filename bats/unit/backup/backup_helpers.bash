@@ -4,10 +4,27 @@ load "${HPC_REPO_ROOT}/bats/helpers/toolkit.bash"
 bats_load_library bats-support
 bats_load_library bats-assert
 
-# backup_generate: once per file (setup_file).
+# backup_generate: once per file (setup_file). The Redis and Slurm backup scripts (other issues) are
+# removed from this copy, so "missing script" is tested deterministically; fake_service adds fakes.
 backup_generate() {
   export BKP_TOOLKIT="$BATS_FILE_TMPDIR/gen/cluster"
-  [[ -d $BKP_TOOLKIT ]] || toolkit_generate "$(toolkit_fixture lab/backup-1.yaml)" "$BATS_FILE_TMPDIR/gen"
+  if [[ ! -d $BKP_TOOLKIT ]]; then
+    toolkit_generate "$(toolkit_fixture lab/backup-unit.yaml)" "$BATS_FILE_TMPDIR/gen"
+    rm -f "$BKP_TOOLKIT"/backup/{backup,restore}_{redis,slurm}.sh
+  fi
+}
+
+# fake_service ACTION SVC BODY: a per-service contract script in a private copy of the toolkit.
+fake_service() {
+  if [[ $BKP_TOOLKIT != "$BATS_TEST_TMPDIR"/* ]]; then
+    cp -a "$BKP_TOOLKIT" "$BATS_TEST_TMPDIR/toolkit"
+    BKP_TOOLKIT="$BATS_TEST_TMPDIR/toolkit"
+  fi
+  printf '#!/usr/bin/env bash
+echo "%s_%s $*" >> "$STUB_LOG"
+%s
+' "$1" "$2" "$3" > "$BKP_TOOLKIT/backup/$1_$2.sh"
+  chmod +x "$BKP_TOOLKIT/backup/$1_$2.sh"
 }
 
 # backup_setup: a fresh root with a few config trees, stubs first in PATH.
@@ -46,7 +63,10 @@ snaps() {
 
 # fake_init NAME: an init script under the root prefix that records start/stop; pgrep says it runs.
 fake_init() {
-  printf '#!/usr/bin/env bash\necho "init %s $1" >> "%s"\n' "$1" "$STUB_LOG" > "$ROOT_PREFIX/etc/init.d/$1"
+  local state="$BATS_TEST_TMPDIR/$1.running"
+  printf '#!/usr/bin/env bash\necho "init %s $1" >> "%s"\ncase $1 in start) touch %q ;; stop) rm -f %q ;; esac\n' \
+    "$1" "$STUB_LOG" "$state" "$state" > "$ROOT_PREFIX/etc/init.d/$1"
   chmod +x "$ROOT_PREFIX/etc/init.d/$1"
-  stub pgrep "[[ \$* == *$1* ]]"
+  touch "$state"
+  stub pgrep "[[ \$* == *$1* && -e $(printf %q "$state") ]]"
 }

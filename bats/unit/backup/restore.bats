@@ -99,7 +99,7 @@ $id true"
   assert_success
   assert_output --partial "all checksums match"
   assert_output --partial "[dryrun] would stop keepalived"
-  assert_output --partial "rsync -a --numeric-ids --delete"
+  assert_output --partial "rsync -a --numeric-ids --ignore-times --delete"
   assert_output --partial "[dryrun] would load"
   assert_output --partial "[dryrun] would start keepalived"
   [ "$before" = "$(find "$ROOT_PREFIX" \( -path "$ROOT_PREFIX/var/log" -o -path "$ROOT_PREFIX/run/lock" \) -prune -o -type f -printf '%P %s %T@\n' | sort | sha256sum)" ]
@@ -173,6 +173,30 @@ esac'
   run "$BKP_TOOLKIT/backup/restore.sh" --latest --force
   assert_failure 6
   assert_output --partial "--ignore-versions"
+}
+
+@test "contract: restore calls restore_<svc>.sh --src with the service's folder" {
+  fake_service backup redis 'for a; do [[ $prev == --dest ]] && d=$a; prev=$a; done; echo rdb > "$d/x.rdb"'
+  fake_service restore redis 'exit 0'
+  take --only-databases >/dev/null
+  sleep 1
+  run "$BKP_TOOLKIT/backup/restore.sh" --latest --force
+  assert_success
+  grep -q "restore_redis --src $(snaps)/[0-9_]*/databases/redis --yes" "$STUB_LOG"
+}
+
+@test "contract: data of a service without a restore script is refused before anything changes" {
+  fake_service backup redis 'for a; do [[ $prev == --dest ]] && d=$a; prev=$a; done; echo rdb > "$d/x.rdb"'
+  take --only-databases >/dev/null
+  run "$BKP_TOOLKIT/backup/restore.sh" --latest --force
+  assert_failure 6
+  assert_output --partial "restore_redis.sh"
+  assert_output --partial "--skip-service redis"
+  [ "$(ls "$(snaps)" | wc -l)" -eq 1 ]
+  sleep 1
+  run "$BKP_TOOLKIT/backup/restore.sh" --latest --force --skip-service redis
+  assert_success
+  assert_output --partial "redis: skipped (--skip-service)"
 }
 
 @test "without a terminal and without --force the restore refuses to proceed (exit 6)" {
