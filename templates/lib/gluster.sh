@@ -41,7 +41,7 @@ gluster::brick_count() {
 gluster::replica_count() {
   local n
   n="$(gluster::q volume info "$STORAGE_VOLUME_NAME" --xml 2>/dev/null \
-    | sed -n 's/.*<replicaCount>\([0-9][0-9]*\)<\/replicaCount>.*/\1/p' | head -n 1)"
+    | sed -n 's/.*<replicaCount>\([0-9][0-9]*\)<\/replicaCount>.*/\1/p' | sed -n 1p)"
   printf '%s\n' "${n:-0}"
 }
 

@@ -73,7 +73,9 @@ slurm::node_lines() {
 
 # slurm::dbd_hosts: the members running slurmdbd (the first two: active and standby).
 slurm::dbd_hosts() {
-  slurm::members | head -n 2
+  local members=()
+  mapfile -t members < <(slurm::members)
+  printf '%s\n' "${members[@]:0:2}" | grep .
 }
 
 slurm::accounting_lines() {
@@ -109,7 +111,7 @@ slurm::controller_up() {
 
 # slurm::node_state HOST: the node's state as slurmctld sees it (idle, mixed, down*, ...).
 slurm::node_state() {
-  timeout 20 sinfo -h -N -n "$1" -o '%T' 2>/dev/null | head -n 1
+  timeout 20 sinfo -h -N -n "$1" -o '%T' 2>/dev/null | sed -n 1p
 }
 
 # slurm::node_ready HOST: registered and usable.
