@@ -30,6 +30,12 @@ replica_hosts_ok() {
     }'
 }
 
+# failover_done: the cluster serves every slot again and node1's replica instance is a master.
+failover_done() {
+  rds_cli n1 -h "$(lab_ip n1)" CLUSTER INFO | grep -q "cluster_state:ok" &&
+    rds_cli n1 -h "$(lab_ip n1)" -p 6380 ROLE | head -n 1 | grep -q master
+}
+
 @test "bootstrap and two joins with replicas: 1 give each master a replica on another node" {
   run rds_phase n1 --bootstrap
   assert_success
@@ -84,7 +90,7 @@ replica_hosts_ok() {
   local crash_at=$EPOCHREALTIME
   lab crash n2
   # The failover: node1's replica instance takes node2's slots.
-  wait_until 90 bash -c '"$0" n1 -h "$1" CLUSTER INFO | grep -q "cluster_state:ok" && "$0" n1 -h "$1" -p 6380 ROLE | head -n 1 | grep -q master' rds_cli "$(lab_ip n1)"
+  wait_until 90 failover_done
   local n_before
   n_before=$(wc -l < "$log")
   wait_until 60 bash -c '(( $(wc -l < "$0") > $1 + 30 ))' "$log" "$n_before"
