@@ -10,6 +10,7 @@
 #
 # Goal (issue 8): median <= 0.5 s at advert_int 0.1. Not part of npm test. Needs root (the lab).
 set -Eeuo pipefail
+trap 'printf "bench/failover: failed (exit %s) at line %s: %s\n" "$?" "$LINENO" "$BASH_COMMAND" >&2' ERR
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 export HPC_REPO_ROOT=$REPO
@@ -30,11 +31,11 @@ done
 
 # The lab helpers are written for bats; these stand-ins are all they need outside it.
 BATS_FILE_TMPDIR="$(mktemp -d /tmp/vip-bench.XXXXXX)"
-# shellcheck source=../../bats/lab/helpers.bash
+# shellcheck source=bats/lab/helpers.bash
 source "$REPO/bats/lab/helpers.bash"
-# shellcheck source=../../bats/helpers/toolkit.bash
+# shellcheck source=bats/helpers/toolkit.bash
 source "$REPO/bats/helpers/toolkit.bash"
-# shellcheck source=../../bats/lab/vip/vip_helpers.bash
+# shellcheck source=bats/lab/vip/vip_helpers.bash
 source "$REPO/bats/lab/vip/vip_helpers.bash"
 
 cleanup() {
@@ -86,7 +87,10 @@ run_config() {
     t="$(measure_once "$owner" "$host")"
     say "$label kill $i: $t s (owner was $host)"
     times+=("$t")
-    vip_restore "$owner"
+    if ! vip_toolkit "$owner" setup/phase4_keepalived_setup.sh --join > "$BATS_FILE_TMPDIR/restore.log" 2>&1; then
+      cat "$BATS_FILE_TMPDIR/restore.log" >&2
+      return 1
+    fi
   done
   printf '%s\n' "${times[@]}" | sort -n | awk -v label="$label" '
     { v[NR] = $1 }

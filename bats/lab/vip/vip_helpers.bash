@@ -24,6 +24,8 @@ vip_node_prepare() {
   printf '[mysqld_safe]\nskip-syslog\nlog-error=/var/log/mysql/error.log\n[mysqld]\nlog-error=/var/log/mysql/error.log\ninnodb_buffer_pool_size=32M\nperformance_schema=OFF\n' \
     | lab_exec "$n" sh -c 'cat > /etc/mysql/mariadb.conf.d/99-vip-lab.cnf && install -d -o mysql -g adm /var/log/mysql'
   lab_exec "$n" /etc/init.d/mariadb start >/dev/null
+  # What phase1 leaves behind: the marker that says MariaDB is meant to run here.
+  lab_exec "$n" sh -c 'mkdir -p /var/lib/hpc-cluster/services && touch /var/lib/hpc-cluster/services/mariadb'
   vip_web start "$n" 4430
   vip_web start "$n" 5010
   # shellcheck disable=SC2016
@@ -67,7 +69,9 @@ vip_setup_lab() {
 
 # vip_holds nK: the VIP is on nK's eth0.
 vip_holds() {
-  lab_exec "$1" ip -o -4 addr show dev eth0 | grep -qF " $VIP_ADDR/"
+  local addrs
+  addrs="$(lab_exec "$1" ip -o -4 addr show dev eth0)" || return 1
+  [[ $addrs == *" $VIP_ADDR/"* ]]
 }
 
 # vip_holders: the nodes holding the VIP, space separated (crashed nodes count as not holding it).

@@ -95,6 +95,23 @@ config_test() {
   assert_output --partial "misread"
 }
 
+@test "a Galera donor still serves: a critical warning does not make the node unfit" {
+  stub mariadb 'printf "wsrep_provider_name\tGalera\nwsrep_cluster_status\tPrimary\nwsrep_local_state_comment\tDonor/Desynced\n"'
+  run "$VIP_TK/utils/check_all_services.sh"
+  assert_success
+}
+
+@test "MariaDB never set up on this node (no marker, not running) does not count" {
+  stub pidof 'exit 1'
+  run "$VIP_TK/utils/check_all_services.sh"
+  assert_success
+  mkdir -p "$ROOT_PREFIX/var/lib/hpc-cluster/services"
+  touch "$ROOT_PREFIX/var/lib/hpc-cluster/services/mariadb"
+  run "$VIP_TK/utils/check_all_services.sh"
+  assert_failure 1
+  assert_output --partial "critical failed: mariadb"
+}
+
 @test "the health check passes on a healthy node" {
   run "$VIP_TK/utils/check_all_services.sh"
   assert_success
@@ -110,10 +127,10 @@ config_test() {
 }
 
 @test "a Galera node outside the Primary component is unfit" {
-  stub mariadb 'printf "wsrep_on\tON\nwsrep_cluster_status\tnon-Primary\nwsrep_ready\tOFF\n"'
+  stub mariadb 'printf "wsrep_provider_name\tGalera\nwsrep_cluster_status\tnon-Primary\n"'
   run "$VIP_TK/utils/check_all_services.sh"
   assert_failure 1
-  assert_output --partial "wsrep_ready=OFF"
+  assert_output --partial "not Primary"
 }
 
 @test "one non-critical failure is tolerated; two (vip.noncritical_failures_to_move) make the node unfit" {

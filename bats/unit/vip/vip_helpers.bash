@@ -6,7 +6,7 @@ bats_load_library bats-assert
 
 # vip_generate_variant NAME SED_EXPR...: a toolkit from vip-lab3.yaml edited by sed; sets VIP_TK.
 vip_generate_variant() {
-  local name=$1 dir="$BATS_FILE_TMPDIR/gen-$1" args=() e
+  local dir="$BATS_FILE_TMPDIR/gen-$1" args=() e
   shift
   for e in "$@"; do args+=(-e "$e"); done
   if [[ ! -d $dir/cluster ]]; then
@@ -30,11 +30,13 @@ vip_unit_setup() {
   printf 'MemTotal: 1000 kB\nMemAvailable: 800 kB\n' > "$ROOT_PREFIX/proc/meminfo"
   : > "$STUB_LOG"
   # A healthy node unless a test says otherwise: MariaDB without Galera, both web services up.
-  stub mariadb 'printf "wsrep_on\tOFF\n"'
+  stub mariadb 'exit 0'
+  stub pidof 'exit 0'
   stub curl 'exit 0'
   stub pgrep 'exit 1'
   stub scontrol 'exit 0'
   stub ssh 'exit 255'
+  # shellcheck disable=SC2016 # stub bodies run later
   stub ip 'case "$*" in
     *"link show"*) echo "2: eth0: <UP>";;
     *"addr show"*) printf "2: eth0    inet 10.213.0.11/24 scope global eth0\n${VIP_HELD:+2: eth0    inet 10.213.0.100/24 scope global secondary eth0\n}";;
@@ -45,6 +47,7 @@ vip_unit_setup() {
 
 # stub NAME BODY: a command in front of PATH that logs its arguments and runs BODY.
 stub() {
+  # shellcheck disable=SC2016 # the stub expands "$*" when it runs
   printf '#!/usr/bin/env bash\nprintf "%%s %%s\\n" %q "$*" >> "$STUB_LOG"\n%s\n' "$1" "$2" > "$BATS_TEST_TMPDIR/bin/$1"
   chmod +x "$BATS_TEST_TMPDIR/bin/$1"
 }
