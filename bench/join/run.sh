@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Usage: bench/join/run.sh [--big-mb N] [--keep]
-# Summary: Seconds from `start_multi_complete.sh --join` on a node to Synced, for a small and a big
-#          (default 200 MB) database, by SST (empty datadir) and IST (node stopped while writes happen),
+# Summary: Seconds from `start_multi_complete.sh --join` on a node to Synced, for a small (~1 MB) and a big
+#          (default 200 MB of rows) database - the table shows the donor datadir an SST copies - by SST (empty datadir) and IST (node stopped while writes happen),
 #          next to a bare mariadbd join of the same data measured in the same run (same config, init
 #          script start, polling for Synced every 0.2 s). The ratio is our orchestration overhead.
 # Runs in its own lab (prefix gal-bench: 2 nodes); not part of npm test. Needs root.
@@ -32,6 +32,8 @@ synced() { [[ "$(sql n2 "SHOW GLOBAL STATUS LIKE 'wsrep_local_state_comment'" 2>
 
 stop_n2() { x n2 /etc/init.d/mariadb stop >/dev/null 2>&1; }
 wipe_n2() { x n2 sh -c 'rm -rf /var/lib/mysql/* && chown mysql:mysql /var/lib/mysql'; }
+# datadir_mb: what an SST copies - the size of the donor's datadir.
+datadir_mb() { x n1 du -sm /var/lib/mysql | cut -f1; }
 write_rows() { sql n1 "INSERT INTO auth_portal.small (pad) SELECT pad FROM auth_portal.small LIMIT $1"; }
 
 # toolkit_join: our orchestrator, end to end (discovery, checks, config, start, verification).
@@ -80,13 +82,12 @@ for _ in $(seq 1 10); do write_rows 1000; done
 x n2 "$TK/start_multi_complete.sh" --join --only database --yes >/dev/null 2>&1
 
 printf 'bench/join: seconds from start to Synced (2 nodes, rsync SST, %s)\n' "$(nproc) cores"
-printf '%-8s %-4s %10s %10s %7s\n' data how toolkit bare ratio
-measure "$(sql n1 "SELECT ROUND(SUM(data_length+index_length)/1048576) FROM information_schema.tables WHERE table_schema='auth_portal'")MB"
+printf '%-8s %-4s %10s %10s %7s\n' datadir how toolkit bare ratio
+measure "$(datadir_mb)MB"
 
-# grow to BIG_MB in 20 MB transactions
+# grow to BIG_MB of 1 kB rows, in transactions of at most 20 MB
 sql n1 "CREATE TABLE auth_portal.big (id INT AUTO_INCREMENT PRIMARY KEY, pad VARCHAR(1000)); INSERT INTO auth_portal.big (pad) SELECT pad FROM auth_portal.small"
-until (( $(sql n1 "SELECT ROUND(SUM(data_length+index_length)/1048576) FROM information_schema.tables WHERE table_schema='auth_portal'") >= BIG_MB )); do
+until (( $(sql n1 "SELECT COUNT(*) FROM auth_portal.big") >= BIG_MB * 1000 )); do
   sql n1 "INSERT INTO auth_portal.big (pad) SELECT pad FROM auth_portal.big LIMIT 20000"
 done
-x n2 sh -c 'until mariadb -N -B -e "SHOW GLOBAL STATUS LIKE \"wsrep_local_recv_queue\"" | grep -q "	0$"; do sleep 0.5; done'
-measure "$(sql n1 "SELECT ROUND(SUM(data_length+index_length)/1048576) FROM information_schema.tables WHERE table_schema='auth_portal'")MB"
+measure "$(datadir_mb)MB"
