@@ -138,26 +138,13 @@ galera::set_safe_to_bootstrap() {
   run::cmd sed -i 's/^safe_to_bootstrap: *0/safe_to_bootstrap: 1/' "$file"
 }
 
-# galera::_no_inherited_fds CMD...: run CMD with every descriptor above 2 closed. The server outlives
-# this script: if it inherited our lock's descriptor it would hold the lock forever (and bats' fd 3).
-galera::_no_inherited_fds() {
-  (
-    local fd
-    for fd in /proc/self/fd/*; do
-      fd=${fd##*/}
-      if [[ $fd =~ ^[0-9]+$ ]] && (( fd > 2 )); then exec {fd}>&- || true; fi
-    done
-    exec "$@"
-  )
-}
-
 # galera::start bootstrap|join: start the server; a bootstrap passes --wsrep-new-cluster this once.
 galera::start() {
   local how=$1
   galera::alive && return 0
   case "$(svc::init_system)" in
     systemd)
-      if [[ $how == bootstrap ]]; then run::cmd galera::_no_inherited_fds galera_new_cluster; else run::cmd systemctl start mariadb; fi
+      if [[ $how == bootstrap ]]; then run::cmd svc::detached galera_new_cluster; else run::cmd systemctl start mariadb; fi
       ;;
     *)
       local script action=start
@@ -167,7 +154,7 @@ galera::start() {
       log::to_file CMD "$script $action"
       # The init script gives up after MYSQLD_STARTUP_TIMEOUT while an SST may still run, and its
       # answer goes to syslog: the caller waits for Synced with its own deadline instead.
-      galera::_no_inherited_fds "$script" "$action" >/dev/null 2>&1 || true
+      svc::detached "$script" "$action" >/dev/null 2>&1 || true
       ;;
   esac
 }
