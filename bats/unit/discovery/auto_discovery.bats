@@ -22,7 +22,7 @@ setup() {
 }
 
 discover() {  # run discovery with a 1 s deadline and keep the JSON in $output
-  run "$TK/discovery/auto_discovery.sh" --json --timeout 1 "$@"
+  run netns_run "$TK/discovery/auto_discovery.sh" --json --timeout 1 "$@"
 }
 
 node() {  # INDEX FIELDS(jq): the fields of node INDEX as tab-separated text
@@ -118,7 +118,7 @@ node() {  # INDEX FIELDS(jq): the fields of node INDEX as tab-separated text
   self_json_fixture 10.213.0.13 c-OTHER
   discover
   [[ "$(jq -r '[.vip_owner, .cluster_id, (.cluster_ids | join(","))] | @tsv' <<< "$output")" == $'10.213.0.12\tc-1\tc-1,c-OTHER' ]]
-  run "$TK/discovery/auto_discovery.sh" --timeout 1
+  run netns_run "$TK/discovery/auto_discovery.sh" --timeout 1
   assert_success
   assert_output --partial "VIP 10.213.0.100: owned by 10.213.0.12"
   assert_output --partial "different cluster ids: c-1, c-OTHER"
@@ -176,21 +176,21 @@ node() {  # INDEX FIELDS(jq): the fields of node INDEX as tab-separated text
 @test "check_cluster_status: Galera Primary gives cluster-<wsrep_cluster_size>" {
   printf 'mariadbd\n' > "$STUB/running"
   printf 'wsrep_cluster_status\tPrimary\nwsrep_cluster_size\t3\nwsrep_provider_name\tGalera\n' > "$STUB/mariadb.out"
-  run "$TK/discovery/check_cluster_status.sh"
+  run netns_run "$TK/discovery/check_cluster_status.sh"
   assert_success
   assert_output cluster-3
-  run "$TK/discovery/check_cluster_status.sh" --json
+  run netns_run "$TK/discovery/check_cluster_status.sh" --json
   [[ "$(jq -r '[.status, .mode, .size, .source, .configured_nodes] | @tsv' <<< "$output")" == $'cluster-3\tcluster\t3\tgalera\t3' ]]
 }
 
 @test "check_cluster_status: without Galera, active nodes with this node's cluster id; alone = standalone" {
   echo c-1 > "$ROOT_PREFIX/var/lib/hpc-cluster/cluster_id"
   self_json_fixture 10.213.0.13 c-OTHER
-  run "$TK/discovery/check_cluster_status.sh" --timeout 1
+  run netns_run "$TK/discovery/check_cluster_status.sh" --timeout 1
   assert_success
   assert_output cluster-2
   echo refused > "$STUB/ssh.10.213.0.12"
-  run "$TK/discovery/check_cluster_status.sh" --timeout 1
+  run netns_run "$TK/discovery/check_cluster_status.sh" --timeout 1
   assert_output standalone
 }
 
@@ -198,7 +198,7 @@ node() {  # INDEX FIELDS(jq): the fields of node INDEX as tab-separated text
   echo c-1 > "$ROOT_PREFIX/var/lib/hpc-cluster/cluster_id"
   self_json_fixture 10.213.0.12 c-1 true
   echo auth > "$STUB/ssh.10.213.0.13"
-  "$TK/discovery/auto_discovery.sh" --json --timeout 1 > "$BATS_TEST_TMPDIR/report.json"
+  netns_run "$TK/discovery/auto_discovery.sh" --json --timeout 1 > "$BATS_TEST_TMPDIR/report.json"
   echo "2025-10-26 02:00:00" > "$ROOT_PREFIX/var/lib/hpc-cluster/last_backup"
   run "$TK/utils/cluster_info.sh" --from "$BATS_TEST_TMPDIR/report.json"
   assert_success

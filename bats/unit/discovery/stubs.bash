@@ -1,7 +1,15 @@
 # PATH stubs for the discovery/health unit suites. Each stub reads its behaviour from $STUB (a folder):
-#   ssh.<ip>        ok | timeout | refused | noroute | auth | malformed | hang | missing | closed
+#   ssh.<ip>        ok | timeout | refused | noroute | auth | malformed | hang | missing | closed | silent
 #   self.<ip>.json  what the peer's --self-json prints when ssh.<ip> is ok
 #   http.<ip>       the HTTP status its /health answers (absent: connection refused)
+# Discovery connects to TCP port 22 and to the /health port itself (bash /dev/tcp, no program to stub),
+# so it runs under `netns_run`: a private network namespace with only loopback and a veth pair,
+# where each peer address behaves as ssh.<ip> and http.<ip> say (nothing leaves this machine):
+#   timeout         routed to a gateway that drops everything: the connect never completes
+#   refused         on loopback with nothing listening on 22: the connect is refused
+#   noroute         an unreachable route: the connect fails with "No route to host"
+#   anything else   on loopback with a listener on 22, so the stub ssh runs (and decides the rest)
+#   http.<ip>       a listener on the health port answering that status
 #   running         process names pidof finds, one a line
 #   mariadb.out     the rows `mariadb` prints (absent: mariadb fails)
 #   redis.<cmd>     what `redis-cli ... <cmd>` prints (info / cluster)
@@ -29,6 +37,7 @@ case "$mode" in
   closed) echo "kex_exchange_identification: Connection closed by remote host" >&2; exit 255 ;;
   malformed) echo HPC-PROBE; echo "<html>this is not json" ;;
   hang) echo HPC-PROBE; exec sleep 30 ;;
+  silent) exec sleep 30 ;; # TCP got through (netns_run listens) but SSH never completes
   missing) echo HPC-PROBE; echo "bash: /opt/x/auto_discovery.sh: No such file or directory" >&2; exit 127 ;;
 esac
 EOF
@@ -86,6 +95,80 @@ esac
 EOF
   chmod +x "$b"/*
   export PATH="$b:$PATH"
+
+  cat > "$BATS_TEST_TMPDIR/netns-run" <<'EOF'
+#!/usr/bin/env bash
+# netns-run CMD...: CMD in a new network namespace whose peer addresses behave as $STUB says.
+set -euo pipefail
+if [[ ${NETNS_RUN_INSIDE:-} != 1 ]]; then
+  export NETNS_RUN_INSIDE=1
+  if (( EUID == 0 )); then exec unshare -n -- "$0" "$@"; fi
+  exec unshare -rn -- "$0" "$@"
+fi
+net=${NETNS_SUBNET:-10.213.0}
+ip link set lo up
+# The subnet is routed through a gateway that exists only as a permanent neighbour entry: frames go
+# out of v0 to v1, which drops them, so a connect there neither completes nor fails (a silent host).
+ip link add v0 type veth peer name v1
+ip link set v1 up
+ip link set v0 up
+ip addr add "$net.1/32" dev v0
+ip route add "$net.254/32" dev v0
+ip neigh replace "$net.254" lladdr 02:00:00:00:00:fe dev v0 nud permanent
+ip route add "$net.0/24" via "$net.254" dev v0
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
+on_lo() { [[ $(ip -o addr show dev lo) == *" $1/32 "* ]] || ip addr add "$1/32" dev lo; }
+hexip() {  # A.B.C.D -> its /proc/net/tcp spelling (little-endian hex)
+  local IFS=.
+  # shellcheck disable=SC2086
+  set -- $1
+  printf '%02X%02X%02X%02X' "$4" "$3" "$2" "$1"
+}
+listen() {  # IP PORT [HANDLER]: a listener, ready when this returns
+  local i
+  socat "TCP-LISTEN:$2,bind=$1,reuseaddr,fork" "${3:-OPEN:/dev/null}" 2>/dev/null &
+  pids+=($!)
+  for (( i = 0; i < 200; i++ )); do
+    grep -q " $(hexip "$1"):$(printf '%04X' "$2") 00000000:0000 0A" /proc/net/tcp && return 0
+    sleep 0.01
+  done
+  echo "netns-run: no listener on $1:$2" >&2
+  return 1
+}
+declare -A seen=()
+for f in "$STUB"/ssh.* "$STUB"/http.*; do
+  [[ -e $f ]] || continue
+  ip=${f##*/ssh.}; ip=${ip##*/http.}
+  [[ $ip != "${HPC_NODE_IP:-}" && -z ${seen[$ip]:-} ]] || continue
+  seen[$ip]=1
+  mode=$(cat "$STUB/ssh.$ip" 2>/dev/null || echo timeout)
+  case "$mode" in
+    timeout) ;;
+    noroute) ip route add unreachable "$ip/32" ;;
+    refused) on_lo "$ip" ;;
+    *) on_lo "$ip"; listen "$ip" 22 ;;
+  esac
+  if [[ -f $STUB/http.$ip ]]; then
+    on_lo "$ip"
+    # reads the request up to its empty line (closing with unread data would reset the connection)
+    printf '#!/bin/sh\ncode=%s\n%s\n' "$(cat "$STUB/http.$ip")" \
+      'while IFS= read -r l; do case "$l" in ""|"$(printf "\r")") break ;; esac; done
+printf "HTTP/1.0 %s X\r\nContent-Length: 0\r\n\r\n" "$code"' > "$STUB/http-handler.$ip"
+    chmod +x "$STUB/http-handler.$ip"
+    listen "$ip" "${NETNS_HEALTH_PORT:-8430}" "EXEC:$STUB/http-handler.$ip"
+  fi
+done
+rc=0
+"$@" || rc=$?
+exit "$rc"
+EOF
+  chmod +x "$BATS_TEST_TMPDIR/netns-run"
+}
+
+# netns_run CMD...: CMD inside the private network namespace described above.
+netns_run() {
+  "$BATS_TEST_TMPDIR/netns-run" "$@"
 }
 
 # self_json_fixture IP [CLUSTER_ID] [HOLDS_VIP]: a peer's --self-json answer.
