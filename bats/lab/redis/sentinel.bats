@@ -44,6 +44,13 @@ sentinel_master() {
   assert_output --partial "already monitors"
 }
 
+sentinels_know_replica() {
+  local n
+  for n in n2 n3; do
+    rds_cli "$n" -h "$(lab_ip "$n")" -p 26379 SENTINEL MASTER rds-sentinel-redis | grep -A1 '^num-slaves$' | tail -n 1 | grep -q '^[1-9]' || return 1
+  done
+}
+
 # n2_promoted: the sentinels made node2 the master and it says so itself.
 n2_promoted() {
   [[ $(sentinel_master n2) == "$(lab_ip n2)" ]] &&
@@ -53,6 +60,8 @@ n2_promoted() {
 @test "the master node crashes: the replica is promoted and keeps every synced key" {
   lab_exec n1 bash -c "$RDS_AUTH"'for i in $(seq 1 1000); do echo "SET key:$i val$i"; done | redis-cli --no-auth-warning -h 10.213.0.11 >/dev/null
     redis-cli --no-auth-warning -h 10.213.0.11 WAIT 1 5000'
+  # Precondition: the sentinels that survive know the replica (else no failover is possible).
+  wait_until 60 sentinels_know_replica
   local t0=$SECONDS
   lab crash n1
   wait_until 120 n2_promoted
