@@ -213,3 +213,83 @@ node() {  # INDEX FIELDS(jq): the fields of node INDEX as tab-separated text
   run "$TK/utils/cluster_info.sh" --json --from "$BATS_TEST_TMPDIR/report.json"
   [[ "$(jq -r '[.size, .configured, .vip_owner_hostname, .services.galera.up, (.services.slurm == null)] | @tsv' <<< "$output")" == $'2\t3\tnode2\t1\ttrue' ]]
 }
+
+# ---------------------------------------------------------------------------------------------------
+# The shared deadline: every probe gets only the time left, the collector stops waiting at the
+# deadline, and a node whose TCP port 22 accepted the connection is never reported down.
+
+@test "deadline: ssh hangs after the TCP connect -> unknown (timeout) by the deadline, the hung ssh is killed" {
+  echo silent > "$STUB/ssh.10.213.0.12"
+  echo timeout > "$STUB/ssh.10.213.0.13"
+  local start=$EPOCHREALTIME
+  run netns_run "$TK/discovery/auto_discovery.sh" --json --timeout 2
+  local wall_ms=$(( (${EPOCHREALTIME/./} - ${start/./}) / 1000 ))
+  assert_success
+  [[ "$(node 1 '.status, .reason')" == $'unknown\ttimeout' ]]
+  assert_equal "$(node 1 .error)" "TCP port 22 accepted the connection but SSH did not complete within 2s"
+  # the silent address: its connect never completed, so it is the only one reported down
+  [[ "$(node 2 '.status, .reason, .error')" == $'inactive\ttimeout\tno answer within 2s' ]]
+  [[ "$(jq -r '[.active_nodes, .inactive_nodes, .unknown_nodes] | @tsv' <<< "$output")" == $'1\t1\t1' ]]
+  # the collector stopped at the deadline (generous margins: a loaded 2-core machine)
+  local d
+  d=$(jq .duration_ms <<< "$output")
+  echo "# duration_ms $d, wall $wall_ms ms (deadline 2000 ms)" >&3
+  (( d >= 1900 && d <= 3000 ))
+  (( wall_ms <= 5000 ))
+  # the hung ssh did not outlive the run, and no ssh was started for the address that never connected
+  [[ -s $STUB/ssh-pid.10.213.0.12 ]]
+  run kill -0 "$(cat "$STUB/ssh-pid.10.213.0.12")"
+  assert_failure
+  run grep -c "root@10.213.0.13" "$STUB/calls"
+  assert_output 0
+}
+
+@test "deadline: ssh's own timeout after the TCP connect (banner exchange) is unknown, not inactive" {
+  echo banner > "$STUB/ssh.10.213.0.12"
+  discover
+  assert_success
+  [[ "$(node 1 '.status, .reason, .error')" == $'unknown\ttimeout\tConnection timed out during banner exchange' ]]
+}
+
+@test "deadline: refused and no route come from the TCP connect itself, without starting ssh" {
+  echo refused > "$STUB/ssh.10.213.0.12"
+  echo noroute > "$STUB/ssh.10.213.0.13"
+  : > "$STUB/calls"
+  discover
+  [[ "$(node 1 '.status, .reason, .error')" == $'inactive\trefused\tconnect to 10.213.0.12 port 22: Connection refused' ]]
+  [[ "$(node 2 '.status, .reason, .error')" == $'inactive\tno_route\tconnect to 10.213.0.13 port 22: No route to host' ]]
+  run grep -c "^ssh " "$STUB/calls"
+  assert_output 0
+}
+
+@test "deadline: 24 nodes (17 silent, 3 hung after connect, 3 answering) end together at one deadline" {
+  local cfg=$BATS_TEST_TMPDIR/c24.yaml i ip
+  sed -e '/^  nodes:/,/^  vip:/{/^    - /d}' "$(toolkit_fixture lab/discovery-lab3.yaml)" > "$cfg.base"
+  {
+    sed -n '1,/^  nodes:/p' "$cfg.base"
+    for (( i = 1; i <= 24; i++ )); do
+      printf '    - { ip: 10.213.0.%d, hostname: node%d, priority: %d }\n' $((10 + i)) "$i" $((200 - i))
+    done
+    sed -n '/^  vip:/,$p' "$cfg.base"
+  } > "$cfg"
+  toolkit_generate "$cfg" "$BATS_TEST_TMPDIR/tk24"
+  for (( i = 2; i <= 24; i++ )); do
+    ip=10.213.0.$((10 + i))
+    if (( i <= 4 )); then echo ok > "$STUB/ssh.$ip"; self_json_fixture "$ip" c-1
+    elif (( i <= 7 )); then echo silent > "$STUB/ssh.$ip"
+    else echo timeout > "$STUB/ssh.$ip"
+    fi
+  done
+  run netns_run "$BATS_TEST_TMPDIR/tk24/cluster/discovery/auto_discovery.sh" --json --timeout 2
+  assert_success
+  [[ "$(jq -r '[.total_nodes, .active_nodes, .unknown_nodes, .inactive_nodes] | @tsv' <<< "$output")" == $'24\t4\t3\t17' ]]
+  [[ "$(jq -r '[.nodes[4:7][] | .status + "/" + .reason] | unique | join(" ")' <<< "$output")" == "unknown/timeout" ]]
+  [[ "$(jq -r '[.nodes[7:][] | .status + "/" + .reason] | unique | join(" ")' <<< "$output")" == "inactive/timeout" ]]
+  local d
+  d=$(jq .duration_ms <<< "$output")
+  echo "# 24 nodes: duration_ms $d (deadline 2000 ms)" >&3
+  (( d <= 3000 ))
+  # ssh started only where the TCP connect succeeded (3 answering + 3 hung)
+  run grep -c "^ssh " "$STUB/calls"
+  assert_output 6
+}

@@ -1,5 +1,6 @@
 # PATH stubs for the discovery/health unit suites. Each stub reads its behaviour from $STUB (a folder):
 #   ssh.<ip>        ok | timeout | refused | noroute | auth | malformed | hang | missing | closed | silent
+#                   | banner  (silent: writes its pid to ssh-pid.<ip> and hangs before any output)
 #   self.<ip>.json  what the peer's --self-json prints when ssh.<ip> is ok
 #   http.<ip>       the HTTP status its /health answers (absent: connection refused)
 # Discovery connects to TCP port 22 and to the /health port itself (bash /dev/tcp, no program to stub),
@@ -37,7 +38,8 @@ case "$mode" in
   closed) echo "kex_exchange_identification: Connection closed by remote host" >&2; exit 255 ;;
   malformed) echo HPC-PROBE; echo "<html>this is not json" ;;
   hang) echo HPC-PROBE; exec sleep 30 ;;
-  silent) exec sleep 30 ;; # TCP got through (netns_run listens) but SSH never completes
+  silent) echo $$ > "$STUB/ssh-pid.$ip"; exec sleep 30 ;; # TCP got through but SSH never completes
+  banner) echo "Connection timed out during banner exchange" >&2; echo "Connection to $ip port 22 timed out" >&2; exit 255 ;;
   missing) echo HPC-PROBE; echo "bash: /opt/x/auto_discovery.sh: No such file or directory" >&2; exit 127 ;;
 esac
 EOF
