@@ -145,3 +145,21 @@ esac'
   run jq -r '.mode, .port, (.nodes | map(.host) | join(",")), .password_secret, .cluster.replica_port' "$RDS_TOOLKIT/configs/redis_connection.json"
   assert_output $'cluster\n6379\n10.213.0.11,10.213.0.12,10.213.0.13,10.213.0.14\nREDIS_PASSWORD\nnull'
 }
+
+@test "sentinel: --dry-run bootstrap plans a master and a sentinel config (masked: it holds the password)" {
+  redis_generate redis-sentinel.yaml
+  run "$RDS_TOOLKIT/setup/phase2_redis_setup.sh" --bootstrap --dry-run
+  assert_success
+  assert_output --partial "REPLICAOF NO ONE"
+  assert_output --partial "[dryrun] would write $ROOT_PREFIX/etc/redis/sentinel-hpc.conf (mode 0640, owner redis:redis)"
+  run grep -c "sentinel monitor @MASTER_NAME@ @MASTER_IP@ 6379 @QUORUM@" "$RDS_TOOLKIT/configs/sentinel.conf"
+  assert_output 1
+  refute_output --partial "cluster-enabled"
+  refute_output --partial "$RDS_PW"
+}
+
+@test "sentinel: --witness is refused on a Redis Cluster config" {
+  run "$RDS_TOOLKIT/setup/phase2_redis_setup.sh" --witness --dry-run
+  assert_failure 2
+  assert_output --partial "for redis.type: sentinel"
+}
