@@ -151,17 +151,43 @@ backup::copy_tree() {
   rsync "${args[@]}" -- "$src/" "$dest/"
 }
 
+# Sums a service script computed while writing its files (optional DIR/.sha256sums, "sum  file" lines,
+# see the backup contract): trusted for those files, so a big dump is not read a second time; the hint
+# file itself is removed from the snapshot. BACKUP_PREV_SUM holds the previous snapshot's sums.
+declare -gA BACKUP_HINT=() BACKUP_PREV_SUM=()
+
+backup::load_hints() {
+  local stage=$1 sub=$2 f="$1/$2/.sha256sums" sum rel
+  [[ -f $f ]] || return 0
+  while read -r sum rel; do
+    if [[ $sum =~ ^[0-9a-f]{64}$ && -f $stage/$sub/$rel ]]; then BACKUP_HINT[$sub/$rel]=$sum; fi
+  done < "$f"
+  rm -f -- "$f"
+}
+
+backup::load_prev_sums() {
+  local rel sum
+  [[ -n $1 && -f $1/metadata.json ]] || return 0
+  while IFS=$'\t' read -r rel sum; do BACKUP_PREV_SUM[$rel]=$sum; done \
+    < <(jq -r '.files | to_entries[] | "\(.key)\t\(.value)"' "$1/metadata.json")
+}
+
 # backup::link_unchanged NEW PREV SUBDIR: replace each file under NEW/SUBDIR that is byte-identical to
-# the same path under PREV/SUBDIR with a hard link to it (for dumps the services wrote afresh).
+# the same path under PREV/SUBDIR with a hard link to it (for dumps the services wrote afresh). With a
+# sum from the service script, equal sums decide; otherwise cmp reads both files.
 backup::link_unchanged() {
   local new=$1 prev=$2 sub=$3 rel
   [[ -n $prev && -d $prev/$sub && -d $new/$sub ]] || return 0
   while IFS= read -r -d '' rel; do
-    local a="$new/$sub/$rel" b="$prev/$sub/$rel"
+    local a="$new/$sub/$rel" b="$prev/$sub/$rel" hint="${BACKUP_HINT[$sub/$rel]:-}"
     [[ -f $b && ! -L $b ]] || continue
     [[ "$(stat -c '%s %a %u %g' "$a")" == "$(stat -c '%s %a %u %g' "$b")" ]] || continue
     [[ "$(stat -c '%i' "$a")" == "$(stat -c '%i' "$b")" ]] && continue
-    if cmp -s -- "$a" "$b"; then ln -f -- "$b" "$a"; fi
+    if [[ -n $hint ]]; then
+      if [[ $hint == "${BACKUP_PREV_SUM[$sub/$rel]:-}" ]]; then ln -f -- "$b" "$a"; fi
+    elif cmp -s -- "$a" "$b"; then
+      ln -f -- "$b" "$a"
+    fi
   done < <(find "$new/$sub" -type f -printf '%P\0')
 }
 
@@ -180,6 +206,8 @@ backup::checksums() {
   while IFS=' ' read -r ino rel; do
     if [[ -n "${prev_ino[$rel]:-}" && ${prev_ino[$rel]} == "$ino" && -n "${prev_sum[$rel]:-}" ]]; then
       printf '%s  %s\n' "${prev_sum[$rel]}" "$rel"
+    elif [[ -n "${BACKUP_HINT[$rel]:-}" ]]; then
+      printf '%s  %s\n' "${BACKUP_HINT[$rel]}" "$rel"
     else
       todo+=("$rel")
     fi
@@ -303,6 +331,7 @@ backup::take() {
   backup::remove_stale_partials "$snaps"
   mkdir -m 0700 "$stage"
   BACKUP_STAGE=$stage
+  backup::load_prev_sums "$prev"
   log::info "snapshot $id ($type${prev_id:+, unchanged files hard-linked to $prev_id}) in $stage"
 
   local svc_json=() step=0 steps
@@ -317,6 +346,7 @@ backup::take() {
     log::info "[$(( ++step ))/$steps] $svc ($item)"
     rc=0
     out="$(backup::run_service "$svc" "$stage/$sub")" || rc=$?
+    backup::load_hints "$stage" "$sub"
     svc_json+=("$svc" "$out")
     if (( rc != 0 && rc != EXIT_NOT_IMPLEMENTED )); then
       die "$svc backup failed (exit $rc); snapshot $id is not usable and was removed. See $(backup::service_script "$svc" backup) and the log ${HPC_LOG_FILE:-}"

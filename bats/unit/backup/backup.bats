@@ -24,6 +24,7 @@ setup() {
   [ -f "$dir/configs/toolkit/cluster_config.yaml" ]
   [ -f "$dir/databases/mariadb/mariadb_all.sql.gz" ]
   [ -f "$dir/databases/mariadb/mariadb_users.sql.gz" ]
+  [ ! -e "$dir/databases/mariadb/.sha256sums" ] # the script's checksum hint is used, not kept
   run jq -r '.completed, .backup_type, .hostname, .services.mariadb.status, .services.slurm.status, .services.redis' "$dir/metadata.json"
   assert_output $'true\nfull\nnode1\nok\nskipped\n{\n  "status": "skipped",\n  "reason": "no backup script in this toolkit"\n}'
   # every regular file except metadata.json is listed, and the sums check out
