@@ -11,6 +11,7 @@ load "${HPC_REPO_ROOT:-$BATS_TEST_DIRNAME/../../..}/bats/lab/helpers.bash"
 load "${HPC_REPO_ROOT:-$BATS_TEST_DIRNAME/../../..}/bats/helpers/toolkit.bash"
 bats_load_library bats-support
 bats_load_library bats-assert
+bats_require_minimum_version 1.5.0
 
 S=/opt/hpc-dashboard/cluster/setup
 DB_PW='s3cr&t:pw'
