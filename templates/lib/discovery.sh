@@ -416,10 +416,8 @@ discovery::probe_all() {
     mkdir "$DISCOVERY_DIR/$i"
     discovery::_ssh_job "${NODE_IPS[i]}" "$DISCOVERY_DIR/$i" "$deadline" "${opts[@]}" &
     ssh_pids[i]=$!
-    if [[ ${NODE_IPS[i]} != "${SELF_IP:-}" ]]; then
-      discovery::_http_job "${NODE_IPS[i]}" "$DISCOVERY_DIR/$i" "$deadline" &
-      http_pids[i]=$!
-    fi
+    discovery::_http_job "${NODE_IPS[i]}" "$DISCOVERY_DIR/$i" "$deadline" &
+    http_pids[i]=$!
   done
   # Wait until every probe has ended or the deadline has come, whichever is first.
   while :; do

@@ -43,7 +43,7 @@ health_is() {  # nK CODE
 }
 
 setup_file() {
-  export LAB_PREFIX=dsc
+  export LAB_PREFIX=dsc2
   lab_setup 3
   lab ssh-mesh
   toolkit_generate "$(toolkit_fixture lab/discovery-lab3.yaml)" "$BATS_FILE_TMPDIR/tk"
@@ -124,6 +124,28 @@ setup() {
   [[ "$(jq -r '[.active_nodes, .inactive_nodes, .cluster_state] | @tsv' <<< "$r")" == $'2\t1\tdegraded' ]]
   (( $(jq .duration_ms <<< "$r") <= (T + 1) * 1000 ))
   (( wall_ms <= (T + 3) * 1000 )) # generous: lab exec and bash start-up on a loaded 2-core machine
+}
+
+@test "sshd frozen (TCP port 22 accepts, SSH never answers) and /health stopped: unknown, never inactive" {
+  lab_exec n3 "$TK/utils/health_check.sh" --http --stop
+  local pids
+  pids="$(lab_exec n3 pidof sshd)"
+  # SIGSTOP: the kernel still completes the TCP handshake (the listen backlog), sshd sends no banner
+  # shellcheck disable=SC2086
+  lab_exec n3 kill -STOP $pids
+  local start end r
+  start=$EPOCHREALTIME
+  r="$(lab_exec n1 "$TK/discovery/auto_discovery.sh" --json)" || true
+  end=$EPOCHREALTIME
+  # shellcheck disable=SC2086
+  lab_exec n3 kill -CONT $pids
+  lab_exec n3 "$TK/utils/health_check.sh" --http --daemon
+  local wall_ms=$(( (${end/./} - ${start/./}) / 1000 ))
+  echo "# frozen sshd on n3: report duration $(jq .duration_ms <<< "$r") ms, wall $wall_ms ms, timeout ${T}s" >&3
+  [[ "$(jq -r '.nodes[2] | [.status, .reason, (.health_http | tostring)] | @tsv' <<< "$r")" == $'unknown	timeout	null' ]]
+  [[ "$(jq -r '[.active_nodes, .inactive_nodes, .unknown_nodes] | @tsv' <<< "$r")" == $'2	0	1' ]]
+  (( $(jq .duration_ms <<< "$r") <= (T + 1) * 1000 ))
+  wait_until 20 health_is n3 200
 }
 
 @test "sshd stopped -> refused; no key trust -> auth_failed, but /health answering keeps it unknown" {

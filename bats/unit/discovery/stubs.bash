@@ -138,6 +138,8 @@ listen() {  # IP PORT [HANDLER]: a listener, ready when this returns
   echo "netns-run: no listener on $1:$2" >&2
   return 1
 }
+# this node's own address is local, as on a real node (its /health port answers or refuses at once)
+if [[ -n ${HPC_NODE_IP:-} ]]; then on_lo "$HPC_NODE_IP"; fi
 declare -A seen=()
 for f in "$STUB"/ssh.* "$STUB"/http.*; do
   [[ -e $f ]] || continue
