@@ -200,13 +200,8 @@ redis::sentinel_is_running() {
 # without the password in its environment.
 redis::_detached() {
   (
-    local fd
-    for fd in /proc/self/fd/*; do
-      fd=${fd##*/}
-      if [[ $fd =~ ^[0-9]+$ ]] && (( fd > 2 )); then exec {fd}>&- 2>/dev/null || true; fi
-    done
     unset REDISCLI_AUTH
-    exec "$@" </dev/null
+    svc::detached "$@" </dev/null
   )
 }
 
