@@ -112,6 +112,30 @@ node3"
   refute_output --partial "restarting slurmctld"
 }
 
+@test "backup_slurm and restore_slurm bring back a cancelled job; a damaged backup is refused" {
+  local B=/opt/hpc-dashboard/cluster/backup
+  run lab_exec n1 sbatch --parsable -H -J keep_me --wrap 'sleep 1'
+  assert_success
+  local job=$output
+  wait_until 60 lab_exec n1 grep -aq keep_me /mnt/gluster/slurm/state/job_state
+  run lab_exec n2 "$B/backup_slurm.sh" --dest /data/slurm-bk --json
+  assert_success
+  run jq -r '.cluster' <<< "$(grep '^{' <<< "$output")"
+  assert_output labslurm
+  lab_exec n1 scancel "$job"
+  wait_until 30 job_is n1 "$job" CANCELLED
+  lab_exec n2 sh -c 'cp -a /data/slurm-bk /data/slurm-bad && echo x >> /data/slurm-bad/config/slurm.conf'
+  run lab_exec n2 "$B/restore_slurm.sh" --src /data/slurm-bad --yes
+  assert_failure 6
+  assert_output --partial "damaged"
+  run lab_exec n2 "$B/restore_slurm.sh" --src /data/slurm-bk --yes
+  assert_success
+  wait_until 60 job_is n1 "$job" PENDING
+  run lab_exec n3 scontrol ping
+  assert_line "Slurmctld(primary) at node1 is UP"
+  lab_exec n1 scancel "$job"
+}
+
 @test "a fresh node n4 joins as controller and compute node" {
   run lab_exec n4 "$S/phase0_storage_setup.sh" --join --peer "$(lab_ip n2)" --yes
   assert_success
