@@ -78,24 +78,38 @@ slurm::dbd_hosts() {
   printf '%s\n' "${members[@]:0:2}" | grep .
 }
 
+# slurm::has_accounting: the config has a slurm_acct_db database (so slurmdbd runs).
+slurm::has_accounting() {
+  local name
+  for name in "${DB_NAMES[@]}"; do
+    [[ $name == slurm_acct_db ]] && return 0
+  done
+  return 1
+}
+
 slurm::accounting_lines() {
   local hosts=()
   mapfile -t hosts < <(slurm::dbd_hosts)
-  (( ${#hosts[@]} )) || return 0
+  if ! slurm::has_accounting || (( ${#hosts[@]} == 0 )); then
+    printf 'AccountingStorageType=accounting_storage/none\n'
+    return 0
+  fi
+  printf 'AccountingStorageType=accounting_storage/slurmdbd\n'
   printf 'AccountingStorageHost=%s\n' "$(node::hostname_of "${hosts[0]}")"
   if (( ${#hosts[@]} > 1 )); then
     printf 'AccountingStorageBackupHost=%s\n' "$(node::hostname_of "${hosts[1]}")"
   fi
+  printf 'AccountingStoragePort=%s\n' "$SLURM_SLURMDBD_PORT"
 }
 
 # slurm::render_conf: slurm.conf for the current members, on stdout.
 # shellcheck disable=SC2034 # the @TOKENS@ of configs/slurm.conf, read by tpl::render
 slurm::render_conf() {
-  local SLURMCTLD_HOSTS NODE_LINES ACCOUNTING_HOSTS
+  local SLURMCTLD_HOSTS NODE_LINES ACCOUNTING
   SLURMCTLD_HOSTS="$(slurm::controller_lines)"
   NODE_LINES="$(slurm::node_lines)"
-  ACCOUNTING_HOSTS="$(slurm::accounting_lines)"
-  tpl::render "$(tpl::path slurm.conf)" SLURMCTLD_HOSTS NODE_LINES ACCOUNTING_HOSTS
+  ACCOUNTING="$(slurm::accounting_lines)"
+  tpl::render "$(tpl::path slurm.conf)" SLURMCTLD_HOSTS NODE_LINES ACCOUNTING
 }
 
 # slurm::ping: `scontrol ping` as "ROLE HOST STATE" lines (e.g. "primary node1 UP").
