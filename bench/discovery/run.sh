@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage: bench/discovery/run.sh [--timeout S] [--repeat K]
+# Usage: bench/discovery/run.sh [--timeout S] [--repeat K] [--compare-ref GITREF]
 # Summary: Seconds auto_discovery.sh takes for N=4 (one node cut) and N=32 configured nodes (28 of them
 #          addresses in the lab subnet with no server), next to the plan's sequential design (one SSH
 #          attempt with a 5 s ConnectTimeout per node, one after another) measured in the same run.
@@ -7,6 +7,8 @@
 # Runs a private 4-node lab (prefix dsc2-bench) and removes it at the end, whatever happens. The
 # parallel runs are repeated K times (default 3; the machine is shared, so the spread matters) and each
 # is printed with the 1-minute load average at its start; the sequential baseline runs once per N.
+# --compare-ref also times the collector of lib/discovery.sh as it was at GITREF (e.g. aa42166, the
+# first version with a time limit per probe), in the same lab, right after each parallel run.
 # Goal (issue 4): parallel discovery = one probe timeout + at most 0.5 s, for both N.
 set -Eeuo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -14,11 +16,13 @@ REPO=$PWD
 LAB=(env LAB_PREFIX=dsc2-bench "$REPO/bats/lab/lab")
 T=3
 REPEAT=3
+REF=""
 while (( $# )); do
   case "$1" in
     --timeout) T=$2; shift ;;
     --repeat) REPEAT=$2; shift ;;
-    *) echo "usage: $0 [--timeout S] [--repeat K]" >&2; exit 2 ;;
+    --compare-ref) REF=$2; shift ;;
+    *) echo "usage: $0 [--timeout S] [--repeat K] [--compare-ref GITREF]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -66,13 +70,13 @@ sequential() {
 
 load1() { cut -d' ' -f1 /proc/loadavg; }
 
-# parallel N: auto_discovery.sh from the toolkit generated for N nodes (pushed to n1 beforehand);
-# prints "seconds (active/inactive/unknown, in-script duration, load)".
+# parallel [DIR]: auto_discovery.sh of the toolkit pushed to n1 at $TK (or DIR); prints
+# "seconds (active/inactive/unknown, in-script duration, load)".
 parallel() {
-  local start out load
+  local start out load dir=${1:-$TK}
   load=$(load1)
   start=$EPOCHREALTIME
-  out="$("${LAB[@]}" exec n1 "$TK/discovery/auto_discovery.sh" --json)"
+  out="$("${LAB[@]}" exec n1 "$dir/discovery/auto_discovery.sh" --json)"
   printf '%s %s\n' "$(secs "$start")" "$(jq -r --arg load "$load" '"(\(.active_nodes) active, \(.inactive_nodes) inactive [\(.nodes | map(select(.status == "inactive") | .reason) | group_by(.) | map("\(.[0]) \(length)") | join(", "))], \(.unknown_nodes) unknown; in-script \(.duration_ms) ms; load \($load))"' <<< "$out")"
 }
 
@@ -84,6 +88,10 @@ main() {
   for n in 4 32; do
     config "$n" "$WORK/c$n.yaml"
     npx tsx generator/cli/main.ts generate -c "$WORK/c$n.yaml" -o "$WORK/tk$n" >/dev/null
+    if [[ -n $REF ]]; then
+      cp -a "$WORK/tk$n" "$WORK/ref$n"
+      git show "$REF:templates/lib/discovery.sh" > "$WORK/ref$n/cluster/lib/discovery.sh"
+    fi
   done
   # the toolkit on every node (peers run their own --self-json); each node needs the 4-node copy
   "${LAB[@]}" push "$WORK/tk4/cluster" >/dev/null 2>&1
@@ -93,12 +101,24 @@ main() {
     local p s k best="" worst=""
     "${LAB[@]}" exec n1 rm -rf "$TK"
     "${LAB[@]}" push "$WORK/tk$n/cluster" n1 >/dev/null 2>&1
+    if [[ -n $REF ]]; then
+      # beside the toolkit on every node (peers run the copy at the caller's path); the lab pushes only to $TK
+      local node
+      for node in n1 n2 n3 n4; do
+        "${LAB[@]}" exec "$node" rm -rf /opt/dsc2-ref
+        tar -C "$WORK/ref$n/cluster" -cf - . | "${LAB[@]}" exec "$node" sh -c 'mkdir -p /opt/dsc2-ref && tar -C /opt/dsc2-ref -xf -'
+      done
+    fi
     printf '\nN=%s\n' "$n"
     for (( k = 1; k <= REPEAT; k++ )); do
       p="$(parallel)"
       printf '  parallel run %d: %s s %s\n' "$k" "${p%% *}" "${p#* }"
       if [[ -z $best ]] || awk -v a="${p%% *}" -v b="$best" 'BEGIN { exit !(a < b) }'; then best=${p%% *}; fi
       if [[ -z $worst ]] || awk -v a="${p%% *}" -v b="$worst" 'BEGIN { exit !(a > b) }'; then worst=${p%% *}; fi
+      if [[ -n $REF ]]; then
+        p="$(parallel /opt/dsc2-ref)"
+        printf '     %s run %d: %s s %s\n' "$REF" "$k" "${p%% *}" "${p#* }"
+      fi
     done
     s="$(sequential "$n")"
     printf '  %-6s parallel best %s s, worst %s s   sequential (5 s ConnectTimeout each) %s s   (load %s)\n' \

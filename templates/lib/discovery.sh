@@ -412,6 +412,9 @@ discovery::probe_all() {
     if [[ $o == ConnectTimeout=* ]]; then unset 'opts[-1]'; continue; fi
     opts+=("$o")
   done < <(remote::ssh_opts)
+  # Interrupted: take the probes along (a fork blocked in connect would otherwise wait for the
+  # kernel's own limit, about 2 minutes). The forks reset this trap, so _stop's TERM ends them.
+  trap 'kill -KILL "${ssh_pids[@]}" "${http_pids[@]}" 2>/dev/null; exit 130' INT TERM HUP
   for i in "${!NODE_IPS[@]}"; do
     mkdir "$DISCOVERY_DIR/$i"
     discovery::_ssh_job "${NODE_IPS[i]}" "$DISCOVERY_DIR/$i" "$deadline" "${opts[@]}" &
@@ -445,6 +448,7 @@ discovery::probe_all() {
       rcs[i]=$rc
     fi
   done
+  trap - INT TERM HUP
   exec {DISCOVERY_TICK}>&-
   for i in "${!NODE_IPS[@]}"; do
     discovery::_verdict "$i" "${rcs[i]}" "$t"

@@ -293,3 +293,20 @@ node() {  # INDEX FIELDS(jq): the fields of node INDEX as tab-separated text
   run grep -c "^ssh " "$STUB/calls"
   assert_output 6
 }
+
+@test "deadline: Ctrl-C before the deadline takes the probes along (no fork left in connect, no hung ssh)" {
+  echo silent > "$STUB/ssh.10.213.0.12"
+  echo timeout > "$STUB/ssh.10.213.0.13"
+  # Ctrl-C: SIGINT to the whole process group (the collector also traps it and kills its probes, for
+  # shells where `&` without job control leaves them ignoring SIGINT). perl undoes the SIGINT ignore
+  # that bats' own `&` puts on this test's background job.
+  setsid perl -e '$SIG{INT} = "DEFAULT"; exec @ARGV or die' "$BATS_TEST_TMPDIR/netns-run" \
+    "$TK/discovery/auto_discovery.sh" --json --timeout 20 > /dev/null 2>&1 3>&- &
+  local group=$!
+  poll() { local i; for (( i = 0; i < 100; i++ )); do "$@" && return 0; sleep 0.05; done; return 1; }
+  poll test -s "$STUB/ssh-pid.10.213.0.12"
+  kill -INT -- "-$group"
+  gone() { ! pgrep -f "$TK/discovery/auto_discovery.sh --json --timeout 20" > /dev/null && ! kill -0 "$(cat "$STUB/ssh-pid.10.213.0.12")" 2>/dev/null; }
+  poll gone # within 5 s, far before the 20 s deadline
+  wait "$group" || true
+}
