@@ -122,26 +122,31 @@ preflight::DataDir() {
 }
 
 # preflight::Port-N checks are generated per service by orch::port_checks.
+# orch::port_busy_by_other PORT NAME...: the port is held by a process that is none of NAME (our own
+# daemon holding it on a rerun is fine).
 orch::port_busy_by_other() {
-  local port=$1 expected=$2 line
+  local port=$1 line name
+  shift
   line="$(ss -Hltnp "sport = :$port" 2>/dev/null | head -n 1)"
   [[ -z $line ]] && return 1
-  [[ $line == *"\"$expected\""* ]] && return 1
+  for name in "$@"; do
+    [[ $line == *"\"$name\""* ]] && return 1
+  done
   PORT_HOLDER="$(sed -n 's/.*users:((\"\([^\"]*\)\".*/\1/p' <<< "$line")"
   return 0
 }
 
 # orch::check_ports SERVICE: "[ERROR Port-N]" for each port of SERVICE held by a foreign process.
 orch::check_ports() {
-  local service=$1 port proc ports=()
+  local service=$1 port procs=() ports=()
   case "$service" in
-    database) ports=("$DB_PORT" "$DB_GALERA_PORT" "$DB_IST_PORT" "$DB_SST_PORT"); proc=mariadbd ;;
-    cache) ports=("$REDIS_PORT"); proc=redis-server ;;
-    scheduler) ports=("$SLURM_SLURMCTLD_PORT" "$SLURM_SLURMD_PORT"); proc=slurm ;;
+    database) ports=("$DB_PORT" "$DB_GALERA_PORT" "$DB_IST_PORT" "$DB_SST_PORT"); procs=(mariadbd rsync) ;;
+    cache) ports=("$REDIS_PORT"); procs=(redis-server) ;;
+    scheduler) ports=("$SLURM_SLURMCTLD_PORT" "$SLURM_SLURMD_PORT"); procs=(slurmctld slurmd) ;;
     *) return 0 ;;
   esac
   for port in "${ports[@]}"; do
-    if orch::port_busy_by_other "$port" "$proc"; then
+    if orch::port_busy_by_other "$port" "${procs[@]}"; then
       PF_FAILED_PORTS+=("Port-$port:${PORT_HOLDER:-another process}:$service")
     fi
   done
@@ -260,8 +265,55 @@ orch::run_service() {
 # ---- evidence: what every peer says about the database cluster ---------------------------------------
 # One record per configured peer, '|'-separated (not tabs: read would merge empty tab fields):
 #   ip  reach(answered|down|unknown)  reason  running  cluster_status  cluster_size  local_state  cluster_id  seqno
-# Gathered by asking each peer's own toolkit over SSH (setup/phase1_database_setup.sh --status --json).
-# orch::evidence is the one place to switch to discovery/auto_discovery.sh --json once it reports the same.
+# Gathered by one run of discovery/auto_discovery.sh --json (every node probed in parallel under one
+# deadline); when that script is missing or prints no report, each peer's own toolkit is asked over SSH
+# (setup/phase1_database_setup.sh --status --json) instead. Either way the same rules turn answers into
+# evidence: only an answer, or a refused connection with the Galera port refused too, is positive.
+
+# Seconds the evidence may take: generous, a decision is not latency-sensitive and a loaded peer that
+# misses a short deadline would look "unknown" (safe, but it makes a join fail for nothing).
+ORCH_EVIDENCE_TIMEOUT="${ORCH_EVIDENCE_TIMEOUT:-}"
+
+orch::evidence_timeout() {
+  local t=${ORCH_EVIDENCE_TIMEOUT:-$(( DISCOVERY_PROBE_TIMEOUT * 3 ))}
+  (( t >= 6 )) || t=6
+  printf '%s\n' "$t"
+}
+
+# orch::evidence_from_discovery REPORT_JSON: the records of every configured peer, in priority order.
+# active -> answered; inactive because the connection was refused -> down, but only when the Galera
+# port is refused as well (sshd off does not mean MariaDB off); any other status or reason (timeout,
+# no_route, auth_failed, malformed, unknown, absent from the report) -> unknown.
+orch::evidence_from_discovery() {
+  local report=$1 ip rec reach reason
+  while IFS= read -r ip; do
+    rec="$(jq -r --arg ip "$ip" 'first(.nodes[]? | select(.ip == $ip and (.self | not))) |
+        [.ip, (if .status == "active" then "answered" elif .status == "inactive" and .reason == "refused" then "refused" else "unknown" end),
+         (if .status == "active" then "" else (.reason // .status // "unknown") end),
+         (if .status == "active" then ((.services.mariadb // false) | tostring) else "" end),
+         (.galera.cluster_status // ""), ((.galera.cluster_size // "") | tostring), (.galera.local_state // ""),
+         (if .status == "active" then (.cluster_id // "") else "" end), ((.galera.last_committed // "") | tostring)] | join("|")' \
+        <<< "$report" 2>/dev/null || true)"
+    IFS='|' read -r _ reach reason _ <<< "$rec"
+    case "$reach" in
+      answered) printf '%s\n' "$rec" ;;
+      refused)
+        if orch::tcp_refused "$ip" "$DB_GALERA_PORT"; then printf '%s|down|refused|false|||||\n' "$ip"
+        else printf '%s|unknown|refused||||||\n' "$ip"; fi ;;
+      unknown) printf '%s|unknown|%s||||||\n' "$ip" "${reason:-unknown}" ;;
+      *) printf '%s|unknown|absent||||||\n' "$ip" ;;
+    esac
+  done < <(node::peer_ips)
+}
+
+# orch::discovery_report: discovery's JSON report, or nothing (non-zero) when it gave none.
+orch::discovery_report() {
+  local script="$HPC_TOOLKIT_DIR/discovery/auto_discovery.sh" out
+  [[ -x $script ]] || return 1
+  out="$("$script" --json --timeout "$(orch::evidence_timeout)" 2>/dev/null </dev/null)" || return 1
+  jq -e '.nodes | type == "array"' >/dev/null 2>&1 <<< "$out" || return 1
+  printf '%s\n' "$out"
+}
 
 # orch::classify_ssh_error STDERR: timeout|refused|no_route|auth_failed|malformed.
 orch::classify_ssh_error() {
@@ -303,8 +355,19 @@ orch::probe_peer() {
   printf '%s|unknown|%s||||||\n' "$ip" "$reason"
 }
 
-# orch::evidence: one record per configured peer (asked in parallel), in priority order.
+# orch::evidence: one record per configured peer, in priority order.
 orch::evidence() {
+  local report
+  if report="$(orch::discovery_report)"; then
+    orch::evidence_from_discovery "$report"
+    return 0
+  fi
+  log::to_file WARN "discovery/auto_discovery.sh gave no report; asking each peer's toolkit over SSH"
+  orch::evidence_ssh
+}
+
+# orch::evidence_ssh: the fallback, each peer asked in parallel over SSH.
+orch::evidence_ssh() {
   local ip dir i=0
   dir="$(tmp::dir)"
   while IFS= read -r ip; do

@@ -192,7 +192,26 @@ stub_bin() {
   chmod +x "$BATS_TEST_TMPDIR/bin/$1"
 }
 
+# tk_with_discovery JSON|none: a private copy of the toolkit whose discovery prints JSON (or is absent).
+tk_with_discovery() {
+  cp -a "$TK" "$BATS_TEST_TMPDIR/tk"
+  TK="$BATS_TEST_TMPDIR/tk"
+  if [[ $1 == none ]]; then rm -f "$TK/discovery/auto_discovery.sh"; return 0; fi
+  printf '#!/bin/sh\necho "$*" >> "%s/discovery-args"\ncat <<'"'"'JSON'"'"'\n%s\nJSON\n' "$BATS_TEST_TMPDIR" "$1" > "$TK/discovery/auto_discovery.sh"
+}
+
+# A discovery report: node1 Primary member, node3 as given by $1 (a JSON node object's tail).
+discovery_report() {
+  printf '{"total_nodes":3,"nodes":[
+    {"ip":"10.213.0.11","hostname":"node1","self":false,"status":"active","reason":null,"services":{"mariadb":true},
+     "galera":{"cluster_status":"Primary","cluster_size":2,"local_state":"Synced","last_committed":7},"cluster_id":"c1"},
+    {"ip":"10.213.0.12","hostname":"node2","self":true,"status":"active","reason":null,"services":{"mariadb":false},"galera":null,"cluster_id":null},
+    {"ip":"10.213.0.13","hostname":"node3","self":false,%s}]}' "$1"
+}
+
 @test "phase1 --bootstrap --dry-run prints galera.cnf and the bootstrap command, writes nothing, never shows a secret" {
+  # no real probe leaves this machine: discovery reports both peers unreachable
+  tk_with_discovery '{"nodes":[{"ip":"10.213.0.11","self":false,"status":"inactive","reason":"timeout"},{"ip":"10.213.0.13","self":false,"status":"inactive","reason":"timeout"}]}'
   stub_bin ssh 255 "ssh: connect to host x port 22: Connection timed out"
   stub_bin mariadb 1
   stub_bin mariadb-admin 1
@@ -215,7 +234,47 @@ stub_bin() {
   assert_output 0
 }
 
-@test "phase1 --bootstrap refuses when a peer already runs a Primary component (joins are the fix)" {
+@test "evidence from discovery JSON: active answers; a timeout, no route or auth failure is unknown, never down" {
+  local r
+  for r in '"status":"inactive","reason":"timeout"' '"status":"inactive","reason":"no_route"' \
+           '"status":"inactive","reason":"auth_failed"' '"status":"unknown","reason":"malformed"'; do
+    lib_run 'orch::evidence_from_discovery "$(cat)"' <<< "$(discovery_report "$r")"
+    assert_line --index 0 "10.213.0.11|answered||true|Primary|2|Synced|c1|7"
+    assert_line --index 1 --regexp '^10\.213\.0\.13\|unknown\|(timeout|no_route|auth_failed|malformed)\|'
+  done
+  # a node missing from the report is unknown too
+  lib_run 'orch::evidence_from_discovery "$(cat)"' <<< '{"nodes":[]}'
+  assert_output $'10.213.0.11|unknown|absent||||||\n10.213.0.13|unknown|absent||||||'
+}
+
+@test "evidence from discovery JSON: refused ssh is down only when the Galera port is refused too" {
+  local report
+  report="$(discovery_report '"status":"inactive","reason":"refused"')"
+  lib_run 'orch::tcp_refused() { return 0; }; orch::evidence_from_discovery "$(cat)"' <<< "$report"
+  assert_line --index 1 "10.213.0.13|down|refused|false|||||"
+  lib_run 'orch::tcp_refused() { return 1; }; orch::evidence_from_discovery "$(cat)"' <<< "$report"
+  assert_line --index 1 "10.213.0.13|unknown|refused||||||"
+  # a fresh node that answered: not running, no cluster id -> never a member
+  lib_run 'orch::evidence_from_discovery "$(cat)"' <<< "$(discovery_report '"status":"active","reason":null,"services":{"mariadb":false},"galera":null,"cluster_id":null')"
+  assert_line --index 1 "10.213.0.13|answered||false|||||"
+}
+
+@test "phase1 --bootstrap asks discovery (one run, a generous deadline) and refuses beside a Primary peer" {
+  tk_with_discovery "$(discovery_report '"status":"inactive","reason":"timeout"')"
+  mkdir -p "$BATS_TEST_TMPDIR/bin"
+  stub_bin ssh 255 "ssh: connect to host x port 22: Connection timed out"
+  stub_bin mariadb 1
+  stub_bin mariadb-admin 1
+  PATH="$BATS_TEST_TMPDIR/bin:$PATH" HPC_INIT=sysv run "$TK/setup/phase1_database_setup.sh" --bootstrap --yes
+  assert_equal "$status" 6
+  assert_output --partial "refusing to bootstrap: 10.213.0.11 already runs a Primary component"
+  run cat "$BATS_TEST_TMPDIR/discovery-args"
+  assert_output "--json --timeout 6"
+  ! grep -q "^ssh " "$BATS_TEST_TMPDIR/calls" 2>/dev/null   # no ssh of our own: discovery did the asking
+}
+
+@test "phase1 --bootstrap refuses when a peer already runs a Primary component (SSH fallback without discovery)" {
+  tk_with_discovery none
   mkdir -p "$BATS_TEST_TMPDIR/bin"
   cat > "$BATS_TEST_TMPDIR/bin/ssh" <<'STUB'
 #!/bin/sh
