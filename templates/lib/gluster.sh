@@ -28,7 +28,7 @@ gluster::volume_started() {
 
 # gluster::bricks: every brick of the volume, one "host:/path" per line, in volume order.
 gluster::bricks() {
-  gluster::q volume info "$STORAGE_VOLUME_NAME" 2>/dev/null \
+  { gluster::q volume info "$STORAGE_VOLUME_NAME" 2>/dev/null || true; } \
     | sed -n 's/^Brick[0-9][0-9]*: \([^ ]*\).*$/\1/p'
 }
 
@@ -40,7 +40,7 @@ gluster::brick_count() {
 # gluster::replica_count: the replica count (1 for a plain one-brick volume, 0 when there is none).
 gluster::replica_count() {
   local n
-  n="$(gluster::q volume info "$STORAGE_VOLUME_NAME" --xml 2>/dev/null \
+  n="$({ gluster::q volume info "$STORAGE_VOLUME_NAME" --xml 2>/dev/null || true; } \
     | sed -n 's/.*<replicaCount>\([0-9][0-9]*\)<\/replicaCount>.*/\1/p' | sed -n 1p)"
   printf '%s\n' "${n:-0}"
 }
@@ -132,7 +132,7 @@ gluster::tuning() {
 
 # gluster::option_value KEY: the value the volume has for KEY now.
 gluster::option_value() {
-  gluster::q volume get "$STORAGE_VOLUME_NAME" "$1" 2>/dev/null | awk -v k="$1" '$1 == k { print $2 }'
+  { gluster::q volume get "$STORAGE_VOLUME_NAME" "$1" 2>/dev/null || true; } | awk -v k="$1" '$1 == k { print $2 }'
 }
 
 # gluster::run ARGS...: a gluster command that changes something (dry-run aware); its chatter goes to
