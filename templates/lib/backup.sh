@@ -84,12 +84,12 @@ backup::verify() {
 # backup::versions_json: the installed versions of the services, as a JSON object.
 backup::versions_json() {
   local pkg ver args=()
-  for pkg in mariadb-server redis-server slurmctld glusterfs-server keepalived; do
-    ver="$(dpkg-query -W -f='${Version}' "$pkg" 2>/dev/null || true)"
-    args+=(--arg "$pkg" "$ver")
-  done
-  jq -n "${args[@]}" '$ARGS.named | {mariadb: ."mariadb-server", redis: ."redis-server", slurm: .slurmctld,
-    glusterfs: ."glusterfs-server", keepalived: .keepalived} | with_entries(select(.value != ""))'
+  while read -r pkg ver; do
+    [[ -n $ver ]] && args+=(--arg "$pkg" "$ver")
+  done < <(dpkg-query -W -f='${Package} ${Version}\n' mariadb-server redis-server slurmctld glusterfs-server \
+             keepalived 2>/dev/null || true)
+  jq -n "${args[@]+"${args[@]}"}" '$ARGS.named | {mariadb: ."mariadb-server", redis: ."redis-server", slurm: .slurmctld,
+    glusterfs: ."glusterfs-server", keepalived: .keepalived} | with_entries(select(.value != null and .value != ""))'
 }
 
 # backup::major_minor VERSION: "1:10.11.19-0+deb12u1" -> "10.11" (what a dump/RDB format follows).
@@ -195,17 +195,16 @@ backup::link_unchanged() {
 # A file that is the same inode as PREV's file at the same path reuses PREV's recorded sum.
 backup::checksums() {
   local dir=$1 prev=${2:-} ino rel
-  local -A prev_ino=() prev_sum=()
+  local -A prev_ino=()
   if [[ -n $prev && -f $prev/metadata.json ]]; then
-    while IFS=$'\t' read -r rel ino; do prev_sum[$rel]=$ino; done \
-      < <(jq -r '.files | to_entries[] | "\(.key)\t\(.value)"' "$prev/metadata.json")
+    (( ${#BACKUP_PREV_SUM[@]} )) || backup::load_prev_sums "$prev"
     while IFS=' ' read -r ino rel; do prev_ino[$rel]=$ino; done \
       < <(cd "$prev" && find . -type f ! -name metadata.json -printf '%i %P\n')
   fi
   local todo=()
   while IFS=' ' read -r ino rel; do
-    if [[ -n "${prev_ino[$rel]:-}" && ${prev_ino[$rel]} == "$ino" && -n "${prev_sum[$rel]:-}" ]]; then
-      printf '%s  %s\n' "${prev_sum[$rel]}" "$rel"
+    if [[ -n "${prev_ino[$rel]:-}" && ${prev_ino[$rel]} == "$ino" && -n "${BACKUP_PREV_SUM[$rel]:-}" ]]; then
+      printf '%s  %s\n' "${BACKUP_PREV_SUM[$rel]}" "$rel"
     elif [[ -n "${BACKUP_HINT[$rel]:-}" ]]; then
       printf '%s  %s\n' "${BACKUP_HINT[$rel]}" "$rel"
     else
@@ -422,12 +421,15 @@ backup::preflight_space() {
 }
 
 backup::take_configs() {
-  local stage=$1 prev=$2 p src
+  local stage=$1 prev=$2 p src srcs=() args=(-a --numeric-ids --relative)
+  # One rsync for every tree ("ROOT/./etc/x" keeps etc/x under configs/); files whose content equals
+  # the previous snapshot's become hard links to it.
   while IFS= read -r p; do
-    src="$(path::of "$p")"
-    [[ -d $src ]] || continue
-    backup::copy_tree "$src" "$stage/configs$p" "${prev:+$prev/configs$p}"
+    [[ -d "$(path::of "$p")" ]] && srcs+=("$(path::of /)./${p#/}/")
   done < <(backup::config_paths)
+  [[ -n $prev && -d $prev/configs ]] && args+=(--checksum "--link-dest=$prev/configs")
+  mkdir -p "$stage/configs"
+  if (( ${#srcs[@]} )); then rsync "${args[@]}" -- "${srcs[@]}" "$stage/configs/"; fi
   # The toolkit's own config (the source of truth for regenerating everything).
   if [[ -f $HPC_TOOLKIT_DIR/cluster_config.yaml ]]; then
     mkdir -p "$stage/configs/toolkit"
