@@ -44,7 +44,7 @@ rc=0; bash scripts/lint-shell.sh || rc=$?; record shellcheck "$rc"
 run_bats() { # LAYER DIR
   local out rc=0
   out="$(mktemp)"
-  bash scripts/run-bats.sh "$2" --formatter tap 2>&1 | tee "$out" || rc=$?
+  bash scripts/run-bats.sh --formatter tap "$2" 2>&1 | tee "$out" || rc=$?
   count_tap "$out"
   if [[ $rc != 0 ]]; then failures+=("bats $1"); if ! grep -q '^not ok ' "$out"; then failed=$((failed + 1)); fi; fi
   rm -f "$out"
