@@ -190,7 +190,10 @@ const backup = z
     incremental_schedule: cron.optional().describe("When set, an incremental backup also runs on this schedule (e.g. hourly)."),
     retention_days: z.number().int().min(1).default(30),
     retention_policy: retentionPolicy.default({}),
-    backup_items: z.array(z.enum(["configs", "databases", "slurm_state", "redis_rdb"])).default(["configs", "databases", "slurm_state", "redis_rdb"]),
+    backup_items: z
+      .array(z.enum(["configs", "databases", "slurm_state", "redis_rdb", "shared_storage"]))
+      .default(["configs", "databases", "slurm_state", "redis_rdb"])
+      .describe("shared_storage (opt-in): also copy the files of the shared volume (storage.mount_point) into each snapshot."),
   })
   .strict();
 

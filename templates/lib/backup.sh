@@ -6,6 +6,7 @@
 #   configs/<absolute path>/...   copies of the config trees (/etc/mysql -> configs/etc/mysql/...)
 #   databases/<svc>/...           what backup/backup_<svc>.sh wrote (mariadb, redis)
 #   state/<svc>/...               slurm state, and state/hpc-cluster (this node's STATE_DIR)
+#   state/shared/                 the shared volume's files (opt-in backup item shared_storage)
 #   systemd/etc/systemd/system/   unit files
 #   metadata.json                 who/when/what, the sha256 of every file, "completed": true
 # It is built in YYYYMMDD_HHMMSS.partial/ and renamed when metadata.json is complete, so a backup
@@ -32,6 +33,25 @@ backup::config_paths() {
 # backup::service_items: which snapshot item each per-service script belongs to (svc item subdir).
 backup::service_items() {
   printf '%s\n' "mariadb databases databases/mariadb" "redis redis_rdb databases/redis" "slurm slurm_state state/slurm"
+}
+
+# backup::shared_mounted: the shared volume is mounted at STORAGE_MOUNT_POINT (so copying from or to
+# it reaches the cluster's data, not the empty directory under the mount).
+backup::shared_mounted() {
+  local fstype
+  fstype="$(findmnt -n -o FSTYPE --mountpoint "$(path::of "$STORAGE_MOUNT_POINT")" 2>/dev/null || true)"
+  case "$STORAGE_TYPE" in
+    nfs) [[ $fstype == nfs* ]] ;;
+    *) [[ $fstype == fuse.glusterfs ]] ;;
+  esac
+}
+
+# backup::shared_excludes: rsync excludes (relative to the mount point) for what is not copied as
+# shared files: the Slurm state (backup_slurm.sh copies it consistently) and the cluster identity.
+backup::shared_excludes() {
+  local mp=${STORAGE_MOUNT_POINT%/} st=${SLURM_STATE_LOCATION%/}
+  printf '%s\n' --exclude=/config/cluster_id
+  if [[ $st == "$mp"/* ]]; then printf -- '--exclude=/%s/\n' "${st#"$mp"/}"; fi
 }
 
 # backup::is_id STRING: a snapshot id (YYYYMMDD_HHMMSS).
@@ -352,6 +372,15 @@ backup::take() {
     fi
     backup::link_unchanged "$stage" "$prev" "$sub"
   done < <(backup::service_items)
+  if backup::wanted shared_storage; then
+    log::info "[$(( ++step ))/$steps] shared storage files ($STORAGE_MOUNT_POINT)"
+    backup::shared_mounted || die "[ERROR SharedStorage]: $STORAGE_MOUNT_POINT is not mounted; its files cannot be backed up (fix: mount it, or remove shared_storage from backup.backup_items)" "$EXIT_PREFLIGHT"
+    local sargs=()
+    mapfile -t sargs < <(backup::shared_excludes)
+    [[ -n $prev && -d $prev/state/shared ]] && sargs+=(--checksum "--link-dest=$prev/state/shared")
+    mkdir -p "$stage/state/shared"
+    rsync -a --numeric-ids "${sargs[@]}" -- "$(path::of "$STORAGE_MOUNT_POINT")/" "$stage/state/shared/"
+  fi
   if backup::wanted state; then
     log::info "[$(( ++step ))/$steps] this node's state ($STATE_DIR)"
     local sd
@@ -375,6 +404,7 @@ backup::count_steps() {
   local n=0 svc item sub
   backup::wanted configs && n=$(( n + 1 ))
   while read -r svc item sub; do backup::wanted "$item" && n=$(( n + 1 )); done < <(backup::service_items)
+  backup::wanted shared_storage && n=$(( n + 1 ))
   backup::wanted state && n=$(( n + 1 ))
   printf '%s\n' "$n"
 }
@@ -481,7 +511,7 @@ backup::write_metadata() {
     services="$(jq -c --arg k "$1" --argjson v "$2" '. + {($k): $v}' <<< "$services")"
     shift 2
   done
-  for i in configs databases redis_rdb slurm_state state; do backup::wanted "$i" && items+=("$i"); done
+  for i in configs databases redis_rdb slurm_state shared_storage state; do backup::wanted "$i" && items+=("$i"); done
   sums="$(backup::checksums "$stage" "$prev")"
   versions="$(backup::versions_json)"
   # Bytes of file content; "new" = files not hard-linked to an earlier snapshot (link count 1).
@@ -545,6 +575,7 @@ backup::plan_take() {
       printf '[dryrun] would skip %s (no %s in this toolkit)\n' "$svc" "$script"
     fi
   done < <(backup::service_items)
+  backup::wanted shared_storage && printf '[dryrun] would copy %s -> state/shared/\n' "$(path::of "$STORAGE_MOUNT_POINT")"
   backup::wanted state && printf '[dryrun] would copy %s -> state/hpc-cluster/\n' "$(path::of "$STATE_DIR")"
   printf '[dryrun] would write metadata.json (sha256 of every file, completed last)\n'
 }

@@ -227,3 +227,10 @@ echo rdb > "$d/10.213.0.11_6379.rdb"; echo "{\"masters\": 1}"'
   run "$BKP_TOOLKIT/backup/backup.sh" --only-configs --only-state
   assert_failure 2
 }
+
+@test "shared_storage refuses to back up an unmounted shared volume" {
+  stub findmnt 'exit 1'
+  run "$BKP_TOOLKIT/backup/backup.sh" --only-state
+  assert_failure 5
+  assert_output --partial "[ERROR SharedStorage]"
+}

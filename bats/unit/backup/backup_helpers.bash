@@ -39,6 +39,10 @@ backup_setup() {
   head -c 200000 /dev/urandom > "$ROOT_PREFIX/etc/redis/big.bin"
   : > "$STUB_LOG"
   stub pgrep 'exit 1'
+  # the shared volume (backup item shared_storage in the unit fixture) is "mounted"
+  stub findmnt 'echo fuse.glusterfs'
+  mkdir -p "$ROOT_PREFIX/mnt/gluster/home"
+  echo shared > "$ROOT_PREFIX/mnt/gluster/home/file.txt"
   # MariaDB stubs: a server that answers, is not Galera, and has one user database.
   stub mariadb 'case "$*" in
   *"SELECT 1"*) echo 1 ;;

@@ -205,3 +205,39 @@ esac'
   assert_failure 6
   assert_output --partial "All current data will be deleted"
 }
+
+@test "shared storage files (opt-in) are backed up without the Slurm state and cluster id, and restored" {
+  # the unit fixture has shared_storage in its backup_items; findmnt says the volume is mounted
+  stub findmnt 'echo fuse.glusterfs'
+  local mp="$ROOT_PREFIX/mnt/gluster"
+  mkdir -p "$mp/config" "$mp/slurm/state" "$mp/home"
+  echo keep-me > "$mp/home/data.txt"
+  echo aaaaaaaa-0000-0000-0000-000000000001 > "$mp/config/cluster_id"
+  echo job > "$mp/slurm/state/job_state"
+  local id
+  id="$(take --only-state)"
+  [ -f "$(snaps)/$id/state/shared/home/data.txt" ]
+  [ ! -e "$(snaps)/$id/state/shared/config/cluster_id" ]
+  [ ! -e "$(snaps)/$id/state/shared/slurm/state/job_state" ]
+  rm "$mp/home/data.txt"
+  echo stray > "$mp/home/new.txt"
+  echo other-job > "$mp/slurm/state/job_state"
+  sleep 1
+  run "$BKP_TOOLKIT/backup/restore.sh" --latest --only-state --force
+  assert_success
+  [ "$(cat "$mp/home/data.txt")" = keep-me ]
+  [ ! -e "$mp/home/new.txt" ]
+  [ "$(cat "$mp/slurm/state/job_state")" = other-job ] # Slurm's own restore script owns that
+  [ -f "$mp/config/cluster_id" ]
+}
+
+@test "shared storage files are not restored into an unmounted mount point" {
+  stub findmnt 'echo fuse.glusterfs'
+  mkdir -p "$ROOT_PREFIX/mnt/gluster/home"
+  echo x > "$ROOT_PREFIX/mnt/gluster/home/f"
+  take --only-state >/dev/null
+  stub findmnt 'exit 1'
+  run "$BKP_TOOLKIT/backup/restore.sh" --latest --force
+  assert_failure 5
+  assert_output --partial "is not mounted here"
+}
