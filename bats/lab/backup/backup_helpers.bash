@@ -5,7 +5,7 @@ load "${HPC_REPO_ROOT:-$BATS_TEST_DIRNAME/../../..}/bats/helpers/toolkit.bash"
 TK=/opt/hpc-dashboard/cluster
 
 # bkp_node_start: MariaDB (logging to a file, bound to the node address) and keepalived (init scripts,
-# as the toolkit's svc::* would start them without systemd), plus the secrets file.
+# as the toolkit's svc::* would start them without systemd), a mounted GlusterFS volume, the secrets file.
 bkp_node_start() {
   lab_exec n1 bash -c '
 set -e
@@ -36,7 +36,18 @@ vrrp_instance VI_1 {
 CNF
 /etc/init.d/mariadb start >/var/log/mariadb-start.log 2>&1
 /etc/init.d/keepalived start >/var/log/keepalived-start.log 2>&1
+# a one-brick GlusterFS volume mounted at /mnt/gluster (glusterd has no init script in Debian)
+mkdir -p /var/log/glusterfs /data/glusterfs/shared /mnt/gluster
+glusterd -p /run/glusterd.pid --log-file=/var/log/glusterfs/glusterd.log
 '
+  wait_until 30 lab_exec n1 gluster --mode=script volume info
+  lab_exec n1 bash -c 'set -e
+gluster --mode=script volume create shared_data node1:/data/glusterfs/shared force >/dev/null
+gluster --mode=script volume start shared_data >/dev/null
+mount -t glusterfs node1:/shared_data /mnt/gluster
+mkdir -p /mnt/gluster/home/alice /mnt/gluster/config
+head -c 300000 /dev/urandom > /mnt/gluster/home/alice/results.bin
+echo "shared notes" > /mnt/gluster/home/alice/notes.txt'
   wait_until 30 lab_exec n1 mariadb -e 'SELECT 1'
   wait_until 30 lab_exec n1 pgrep -x keepalived
 }
@@ -56,7 +67,7 @@ GRANT ALL ON auth_portal.* TO auth_user@'10.213.0.%';"
 }
 
 # bkp_fingerprint: one hash of everything a restore must bring back exactly (user databases, accounts,
-# the config trees) - equal hashes mean equal state.
+# the config trees, the shared volume's files) - equal hashes mean equal state.
 bkp_fingerprint() {
   lab_exec n1 bash -c '
 dbs=$(mariadb -N -B -e "SELECT schema_name FROM information_schema.schemata WHERE schema_name NOT IN (\"mysql\",\"information_schema\",\"performance_schema\",\"sys\") ORDER BY 1")
@@ -64,7 +75,7 @@ dbs=$(mariadb -N -B -e "SELECT schema_name FROM information_schema.schemata WHER
   echo "$dbs"
   [ -z "$dbs" ] || mariadb-dump --skip-dump-date --skip-comments --databases $dbs
   mariadb -N -B -e "SELECT user, host FROM mysql.user ORDER BY 1, 2"
-  find /etc/mysql /etc/keepalived /etc/hpc-cluster -type f -print0 | sort -z | xargs -0 sha256sum
+  find /etc/mysql /etc/keepalived /etc/hpc-cluster /mnt/gluster -type f -print0 | sort -z | xargs -0 sha256sum
 } | sha256sum | cut -c1-64'
 }
 
