@@ -3,8 +3,9 @@
 # join n2 and n3 as backup controllers, accounting through slurmdbd, a fresh join of n4, and a takeover
 # after the primary crashes with a saved job that still finishes. About 4 minutes on an idle 2-core machine.
 #
-# The database phase (Galera) is another issue: one plain MariaDB on n1 stands in for it, and the other
-# nodes reach it at 127.0.0.1:3306 through socat, as they would reach their local Galera member.
+# The database phase (Galera) is another issue: one plain MariaDB on n4 stands in for it (n4 so that it
+# survives the crash of n1), and n1-n3 reach it at 127.0.0.1:3306 through socat, as they would reach their
+# local Galera member.
 
 LAB_PREFIX=gls-slurm
 load "${HPC_REPO_ROOT:-$BATS_TEST_DIRNAME/../../..}/bats/lab/helpers.bash"
@@ -36,22 +37,26 @@ teardown_file() {
   lab_teardown >/dev/null 2>&1 || true
 }
 
-# start_database: MariaDB on n1 (all addresses, error log in a file), the slurm user allowed from the lab
+# start_database: MariaDB on n4 (all addresses, error log in a file), the slurm user allowed from the lab
 # subnet (what the database phase does), and a socat forwarder on 127.0.0.1:3306 of every other node.
 start_database() {
-  lab_exec n1 sh -c '
+  lab_exec n4 sh -c '
     mkdir -p /var/log/mysql && chown mysql:adm /var/log/mysql
     printf "[mysqld_safe]\nskip-syslog\nlog-error=/var/log/mysql/error.log\n[mysqld]\nbind-address=0.0.0.0\nlog-error=/var/log/mysql/error.log\ninnodb_buffer_pool_size=32M\nperformance_schema=OFF\n" > /etc/mysql/mariadb.conf.d/99-lab.cnf
     /etc/init.d/mariadb start > /var/log/mysql/init.out 2>&1
     mariadb -e "CREATE DATABASE IF NOT EXISTS slurm_acct_db; CREATE USER IF NOT EXISTS slurm@\"10.213.0.%\" IDENTIFIED BY \"$1\"; GRANT ALL ON slurm_acct_db.* TO slurm@\"10.213.0.%\";"' _ "$DB_PW"
   local k
-  for k in 2 3 4; do
-    lab_exec "n$k" sh -c 'setsid socat TCP-LISTEN:3306,bind=127.0.0.1,fork,reuseaddr "TCP:$1:3306" < /dev/null > /var/log/socat.log 2>&1 &' _ "$(lab_ip n1)"
+  for k in 1 2 3; do
+    lab_exec "n$k" sh -c 'setsid socat TCP-LISTEN:3306,bind=127.0.0.1,fork,reuseaddr "TCP:$1:3306" < /dev/null > /var/log/socat.log 2>&1 &' _ "$(lab_ip n4)"
   done
 }
 
 ping_has() {  # NODE LINE: `scontrol ping` on NODE shows LINE
   lab_exec "$1" scontrol ping 2>/dev/null | grep -qxF "$2"
+}
+
+saved_after() {  # NODE EPOCH: the controller rewrote job_state after EPOCH (seconds)
+  (( "$(lab_exec "$1" stat -c %Y /mnt/gluster/slurm/state/job_state)" > $2 ))
 }
 
 job_is() {  # NODE JOBID STATE: scontrol on NODE reports the job in STATE
@@ -153,15 +158,39 @@ node3"
 @test "the primary crashes with a saved job: a backup takes over and the job finishes" {
   run lab_exec n2 sbatch --parsable -J takeover_probe -w node3 -o /tmp/takeover.out --wrap 'sleep 20; echo finished'
   assert_success
-  local job=$output
+  local job=$output running_at
   wait_until 60 job_is n2 "$job" RUNNING
-  # The job must be in the saved state on the shared storage before the crash (not merely queued).
-  wait_until 60 lab_exec n2 grep -aq takeover_probe /mnt/gluster/slurm/state/job_state
+  running_at="$(lab_exec n2 date +%s)"
+  # The job must be saved as running on the shared storage before the crash: job_state is rewritten
+  # after the job started (its name alone would also match the copy saved while it was pending).
+  wait_until 60 saved_after n2 "$running_at"
   lab crash n1 >/dev/null
   wait_until 90 lab_exec n2 timeout 10 squeue -h -j "$job"
   run lab_exec n2 scontrol ping
   assert_line "Slurmctld(primary) at node1 is DOWN"
-  wait_until 120 job_is n2 "$job" COMPLETED
+  if ! wait_until 120 job_is n2 "$job" COMPLETED; then
+    lab_exec n2 scontrol show job "$job" >&2 || true
+    lab_exec n2 tail -n 40 /var/log/slurm/slurmctld.log >&2 || true
+    lab_exec n3 tail -n 20 /var/log/slurm/slurmd.log >&2 || true
+    false
+  fi
   run lab_exec n3 cat /tmp/takeover.out
   assert_output finished
+}
+
+@test "removing the crashed primary from a survivor makes node2 the primary" {
+  run lab_exec n2 "$S/phase3_slurm_setup.sh" --remove-node "$(lab_ip n1)" --yes
+  assert_success
+  assert_output --partial "could not stop Slurm on $(lab_ip n1)"
+  run lab_exec n3 grep '^SlurmctldHost=' /mnt/gluster/slurm/config/slurm.conf
+  assert_output "SlurmctldHost=node2(10.213.0.12)
+SlurmctldHost=node3(10.213.0.13)
+SlurmctldHost=node4(10.213.0.14)"
+  wait_until 90 ping_has n3 "Slurmctld(primary) at node2 is UP"
+  run --separate-stderr lab_exec n3 timeout 120 srun -N3 hostname
+  assert_success
+  run sort <<< "$output"
+  assert_output "node2
+node3
+node4"
 }
