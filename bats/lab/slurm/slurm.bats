@@ -55,8 +55,8 @@ ping_has() {  # NODE LINE: `scontrol ping` on NODE shows LINE
   lab_exec "$1" scontrol ping 2>/dev/null | grep -qxF "$2"
 }
 
-saved_after() {  # NODE EPOCH: the controller rewrote job_state after EPOCH (seconds)
-  (( "$(lab_exec "$1" stat -c %Y /mnt/gluster/slurm/state/job_state)" > $2 ))
+saved_after() {  # NODE EPOCH: the controller rewrote job_state after EPOCH (seconds, with fractions)
+  awk -v m="$(lab_exec "$1" stat -c %.3Y /mnt/gluster/slurm/state/job_state)" -v t="$2" 'BEGIN { exit !(m > t) }'
 }
 
 job_is() {  # NODE JOBID STATE: scontrol on NODE reports the job in STATE
@@ -160,7 +160,7 @@ node3"
   assert_success
   local job=$output running_at
   wait_until 60 job_is n2 "$job" RUNNING
-  running_at="$(lab_exec n2 date +%s)"
+  running_at="$(lab_exec n2 date +%s.%N)"
   # The job must be saved as running on the shared storage before the crash: job_state is rewritten
   # after the job started (its name alone would also match the copy saved while it was pending).
   wait_until 60 saved_after n2 "$running_at"
