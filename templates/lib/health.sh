@@ -7,12 +7,15 @@
 # "Set up here" = the phase script left ${STATE_DIR}/services/NAME, or the daemon runs, or its config
 # files exist (so a node set up before the markers existed is still checked).
 
-readonly HEALTH_CHECKS_ALL=(mariadb redis glusterfs slurmctld slurmdbd web disk memory)
+readonly HEALTH_CHECKS_ALL=(mariadb redis glusterfs slurmctld slurmdbd web disk memory vip)
 HEALTH_TIMEOUT="${HEALTH_TIMEOUT:-2}"
 
 # health::is_critical NAME: NAME is listed in health.critical_checks (web: or any critical web service).
 health::is_critical() {
   local c
+  # vip looks at the whole cluster, not at this node: it must never decide this node's health (or
+  # keepalived's track script would move the VIP because of another node).
+  [[ $1 == vip ]] && return 1
   for c in "${HEALTH_CRITICAL_CHECKS[@]}"; do
     [[ $c == "$1" ]] && return 0
   done
@@ -225,6 +228,40 @@ health::check_memory() {
     health::_result warn "memory ${pct}% used (warning at ${HEALTH_MEMORY_WARNING_PERCENT}%)"
   else
     health::_result ok "memory ${pct}% used"
+  fi
+}
+
+# VIP (health_check.sh only; needs lib/keepalived.sh): exactly one node holds the VIP, as seen from
+# here (every node asked at once over SSH, bounded by HEALTH_TIMEOUT). Never critical, and never part
+# of keepalived's track script: it describes the cluster, and another node's state must not move the VIP.
+health::check_vip() {
+  local ip held holders=() unknown=() names=() h
+  if [[ -z ${VIP_ADDRESS:-} ]] || ! declare -F vip::holders >/dev/null; then
+    health::_result not_configured "no VIP in the config"
+    return 0
+  fi
+  if [[ ! -e "$(path::of /etc/keepalived/keepalived.conf)" ]] && ! health::_running keepalived; then
+    health::_result not_configured "keepalived is not set up on this node"
+    return 0
+  fi
+  while read -r ip held; do
+    case "$held" in
+      yes) holders+=("$ip"); h="$(node::hostname_of "$ip")" || h=$ip; names+=("$h ($ip)") ;;
+      unknown) unknown+=("$ip") ;;
+    esac
+  done < <(vip::holders "$HEALTH_TIMEOUT")
+  local unknown_note=""
+  (( ${#unknown[@]} )) && unknown_note="; could not ask ${unknown[*]}"
+  if (( ${#holders[@]} > 1 )); then
+    health::_result fail "VIP $VIP_ADDRESS held by ${#holders[@]} nodes: $(printf '%s, ' "${names[@]}" | sed 's/, $//')$unknown_note"
+  elif (( ${#holders[@]} == 1 && ${#unknown[@]} == 0 )); then
+    health::_result ok "VIP $VIP_ADDRESS held by ${names[0]}"
+  elif (( ${#holders[@]} == 1 )); then
+    health::_result warn "VIP $VIP_ADDRESS held by ${names[0]}$unknown_note"
+  elif (( ${#unknown[@]} )); then
+    health::_result warn "no reachable node holds the VIP $VIP_ADDRESS$unknown_note"
+  else
+    health::_result fail "no node holds the VIP $VIP_ADDRESS"
   fi
 }
 

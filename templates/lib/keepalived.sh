@@ -167,19 +167,42 @@ vip::local_state() {
   printf '%s\n' "${state:-BACKUP}"
 }
 
-# vip::holders: one "IP yes|no|unknown" line per configured node: does it hold the VIP right now?
-# Peers are asked over SSH; a peer that cannot be asked is "unknown", never "no".
+# vip::holders [TIMEOUT]: one "IP yes|no|unknown" line per configured node, in config order: does it
+# hold the VIP right now? Peers are asked over SSH, all at once (the answer costs one round trip, not
+# one per node); a peer that cannot be asked, or (with TIMEOUT seconds) does not answer in time, is
+# "unknown", never "no" - a peer we cannot reach may be the other half of a split.
+# shellcheck disable=SC2120 # TIMEOUT is optional: callers without one wait for ssh's own limits
 vip::holders() {
-  local ip out
-  for ip in "${NODE_IPS[@]}"; do
+  local limit=${1:-} dir i ip answer pids=()
+  dir="$(mktemp -d "${HPC_TMP_ROOT:-${TMPDIR:-/tmp}}/vip-holders.XXXXXX")"
+  for i in "${!NODE_IPS[@]}"; do
+    ip=${NODE_IPS[i]}
     if [[ $ip == "${SELF_IP:-}" ]]; then
-      if vip::held_here; then printf '%s yes\n' "$ip"; else printf '%s no\n' "$ip"; fi
+      if vip::held_here; then printf 'yes\n' > "$dir/$i"; else printf 'no\n' > "$dir/$i"; fi
       continue
     fi
-    if out="$(remote::run "$ip" ip -o -4 addr show dev "$VIP_INTERFACE" 2>/dev/null)"; then
-      if [[ " ${out//$'\n'/ } " == *" ${VIP_ADDRESS}/"* ]]; then printf '%s yes\n' "$ip"; else printf '%s no\n' "$ip"; fi
-    else
-      printf '%s unknown\n' "$ip"
-    fi
+    vip::_ask_peer "$ip" "$limit" > "$dir/$i" < /dev/null &
+    pids+=("$!")
   done
+  (( ${#pids[@]} == 0 )) || wait "${pids[@]}" || true
+  for i in "${!NODE_IPS[@]}"; do
+    answer=""
+    [[ -r $dir/$i ]] && answer="$(< "$dir/$i")"
+    printf '%s %s\n' "${NODE_IPS[i]}" "${answer:-unknown}"
+  done
+  rm -rf -- "$dir"
+}
+
+# vip::_ask_peer IP [TIMEOUT]: yes / no / unknown for one peer (the same SSH call as remote::run, under
+# `timeout` when a limit is given: a frozen peer must not hold up a health check).
+vip::_ask_peer() {
+  local ip=$1 limit=$2 out opts bound=()
+  mapfile -t opts < <(remote::ssh_opts)
+  [[ -z $limit ]] || bound=(timeout -k 1 "$limit")
+  if out="$(${bound[@]+"${bound[@]}"} ssh "${opts[@]}" "${DISCOVERY_SSH_USER}@${ip}" -- \
+      "$(remote::quote_all ip -o -4 addr show dev "$VIP_INTERFACE")" 2>/dev/null)"; then
+    if [[ " ${out//$'\n'/ } " == *" ${VIP_ADDRESS}/"* ]]; then printf 'yes\n'; else printf 'no\n'; fi
+  else
+    printf 'unknown\n'
+  fi
 }

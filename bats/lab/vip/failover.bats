@@ -5,7 +5,7 @@
 
 setup_file() {
   export HPC_REPO_ROOT="${HPC_REPO_ROOT:-$(cd "$BATS_TEST_DIRNAME/../../.." && pwd)}"
-  export LAB_PREFIX=vip
+  export LAB_PREFIX="${LAB_PREFIX:-vip}"
   load "$HPC_REPO_ROOT/bats/lab/helpers.bash"
   load "$HPC_REPO_ROOT/bats/helpers/toolkit.bash"
   load "vip_helpers.bash"
