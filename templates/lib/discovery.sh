@@ -204,7 +204,7 @@ discovery::self_json() {
   read -r load _ < "$(path::of /proc/loadavg)" 2>/dev/null || true
   read -r up _ < "$(path::of /proc/uptime)" 2>/dev/null || true
   id="$(discovery::cluster_id)"
-  if [[ -n $VIP_ADDRESS ]] && node::local_ips | grep -qxF -- "$VIP_ADDRESS"; then holds=1; fi
+  if [[ -n $VIP_ADDRESS ]] && grep -qxF -- "$VIP_ADDRESS" <<< "$(node::local_ips)"; then holds=1; fi
   ssh=0
   discovery::running sshd && ssh=1
   for fact in galera redis glusterfs slurm web; do
