@@ -90,6 +90,17 @@ backup::latest_usable() {
   backup::list_usable | tail -n 1
 }
 
+# backup::latest_regular: the newest usable snapshot that is not a pre-restore one (what --latest
+# means: after a restore, the state it replaced is only restored when asked for by id).
+backup::latest_regular() {
+  local id d
+  d="$(backup::snapshots_dir)"
+  while IFS= read -r id; do
+    grep -qF '"backup_type": "pre-restore"' "$d/$id/metadata.json" || { printf '%s\n' "$id"; return 0; }
+  done < <(backup::list_usable | tac)
+  return 0
+}
+
 # backup::verify DIR: every file listed in metadata.json exists with its sha256. Prints the damaged
 # files (one per line) and fails when there is any. Needs no service: run it before stopping anything.
 backup::verify() {

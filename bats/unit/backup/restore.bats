@@ -54,6 +54,18 @@ $id true"
   ls "$ROOT_PREFIX"/var/log/restore_*.log
 }
 
+@test "--latest after a restore picks the newest regular snapshot, not the pre-restore one" {
+  local id
+  id="$(take --only-configs)"
+  sleep 1
+  "$BKP_TOOLKIT/backup/restore.sh" --latest --force 2>/dev/null
+  [ "$(ls "$(snaps)" | wc -l)" -eq 2 ]
+  sleep 1
+  run "$BKP_TOOLKIT/backup/restore.sh" --latest --dry-run
+  assert_success
+  assert_output --partial "snapshot $id"
+}
+
 @test "a corrupted snapshot file is refused before anything is stopped or changed" {
   fake_init keepalived
   local id
