@@ -102,6 +102,25 @@ phase4() {
   assert_output MASTER
 }
 
+@test "every node unfit at once: no node holds the VIP (health and cluster_info say so loudly); the first to recover takes it" {
+  wait_until 20 one_holder_among n1 n2 n3
+  # The drain file fails the track script like a critical check does (the same FAULT path).
+  for n in n1 n2 n3; do lab_exec "$n" touch /etc/hpc-cluster/drain; done
+  wait_until 20 eval '[[ -z "$(holders n1 n2 n3)" ]]'
+  for n in n1 n2 n3; do wait_until 10 eval '[[ "$(lab_exec "$n" cat /var/lib/hpc-cluster/vip_state)" == FAULT ]]'; done
+  run lab_exec n1 /opt/hpc-dashboard/cluster/utils/health_check.sh --json
+  assert_equal "$(jq -r .checks.vip.message <<< "$output")" "no node holds the VIP 10.213.0.100"
+  run lab_exec n1 /opt/hpc-dashboard/cluster/utils/cluster_info.sh
+  assert_line --index -1 --partial "!!! VIP 10.213.0.100 IS NOT HELD BY ANY NODE"
+  # node3 (the lowest priority) recovers first: it takes the VIP; the others stay out when they recover.
+  lab_exec n3 rm -f /etc/hpc-cluster/drain
+  wait_until 15 vip_answered_by node3
+  lab_exec n1 rm -f /etc/hpc-cluster/drain
+  lab_exec n2 rm -f /etc/hpc-cluster/drain
+  wait_until 15 eval '[[ "$(lab_exec n1 cat /var/lib/hpc-cluster/vip_state)" == BACKUP ]]'
+  assert_equal "$(holders n1 n2 n3)" n3
+}
+
 @test "--add-node: node4 becomes a unicast peer on every node, joins as BACKUP, and takes the VIP when the others' keepalived are gone" {
   lab add n4 >/dev/null
   lab ssh-mesh >/dev/null 2>&1
