@@ -90,3 +90,33 @@ bkp_latest() {
 bkp_count() {
   lab_exec n1 bash -c 'ls /data/system_backup/snapshots | wc -l'
 }
+
+# ---- the cluster built by start_multi_complete.sh (full_cluster.bats) ----------------------------------
+
+# bkp_full_prepare CONFIG NODE...: toolkit generated from CONFIG, SSH mesh, toolkit and secrets on NODEs.
+bkp_full_prepare() {
+  local config=$1 out="$BATS_FILE_TMPDIR/tk" n
+  shift
+  toolkit_generate "$config" "$out"
+  lab ssh-mesh >/dev/null 2>&1
+  lab_push "$out/cluster" >/dev/null 2>&1
+  for n in "$@"; do
+    lab_exec "$n" sh -c 'mkdir -p /etc/hpc-cluster /data && umask 077 &&
+      printf "DB_SLURM_PASSWORD=slurm-secret-1\nDB_AUTH_PASSWORD=auth-secret-2\nREDIS_PASSWORD=redis-secret-3\n" > /etc/hpc-cluster/secrets.env'
+  done
+}
+
+# bkp_synced nK SIZE: nK is Synced in a Primary component of SIZE nodes.
+bkp_synced() {
+  local st
+  st="$(lab_exec "$1" mariadb -N -B -e "SHOW GLOBAL STATUS WHERE Variable_name IN
+    ('wsrep_cluster_status','wsrep_local_state_comment','wsrep_cluster_size')" 2>/dev/null | sort | awk '{ printf "%s ", $2 }')"
+  [[ $st == "$2 Primary Synced " ]]
+}
+
+# bkp_rcli nK ARGS...: redis-cli on nK against its own address (password through the environment).
+bkp_rcli() {
+  local n=$1
+  shift
+  lab_exec "$n" env REDISCLI_AUTH=redis-secret-3 redis-cli -h "$(lab_ip "$n")" "$@"
+}

@@ -3,8 +3,8 @@
 # a GlusterFS volume, config files): restore brings everything back, a damaged snapshot is refused before anything stops,
 # a failing database step rolls back to exactly the state before, --dry-run changes nothing, and an
 # incremental of unchanged data costs almost no bytes.
-# galera.bats adds a 3-node Galera + Redis Cluster. Pending: a queued Slurm job (backup_slurm.sh) in a
-# cluster built by start_multi_complete.sh.
+# galera.bats adds a 3-node Galera + Redis Cluster; full_cluster.bats the whole cluster built by
+# start_multi_complete.sh (with a queued Slurm job).
 bats_require_minimum_version 1.5.0
 
 setup_file() {

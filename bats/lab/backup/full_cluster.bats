@@ -1,0 +1,87 @@
+#!/usr/bin/env bats
+# The issue's end-to-end test on a cluster built by start_multi_complete.sh (3 nodes, every service):
+# rows in MariaDB, keys in Redis, a file on the shared GlusterFS volume and a queued (held) Slurm job;
+# backup -> delete the rows, FLUSHALL, remove the file, cancel the job -> restore.sh --latest --force
+# -> everything back, on every node.
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+  export LAB_PREFIX=bkp
+  load backup_helpers
+  lab_setup 3 >/dev/null 2>&1
+  bkp_full_prepare "$(toolkit_fixture lab/backup-full.yaml)" n1 n2 n3
+  lab_exec n1 "$TK/start_multi_complete.sh" --bootstrap --yes >"$BATS_FILE_TMPDIR/n1.log" 2>&1
+  lab_exec n2 "$TK/start_multi_complete.sh" --join --yes >"$BATS_FILE_TMPDIR/n2.log" 2>&1
+  lab_exec n3 "$TK/start_multi_complete.sh" --join --yes >"$BATS_FILE_TMPDIR/n3.log" 2>&1
+}
+
+teardown_file() {
+  export LAB_PREFIX=bkp
+  load backup_helpers
+  lab_teardown >/dev/null 2>&1 || true
+}
+
+setup() {
+  export LAB_PREFIX=bkp
+  load backup_helpers
+  bats_load_library bats-support
+  bats_load_library bats-assert
+}
+
+rows_on() {
+  lab_exec "$1" mariadb -N -B -e 'SET SESSION wsrep_sync_wait=1; SELECT COUNT(*) FROM auth_portal.users'
+}
+
+keys_total() {
+  local k total=0 n
+  for k in 1 2 3; do
+    n="$(bkp_rcli "n$k" dbsize)"
+    total=$(( total + n ))
+  done
+  printf '%s\n' "$total"
+}
+
+job_pending() {
+  [[ "$(lab_exec n1 squeue -h -j "$1" -o %T 2>/dev/null)" == PENDING ]]
+}
+
+@test "full cluster: rows, keys, a shared file and a queued job come back after restore --latest --force" {
+  wait_until 60 bkp_synced n3 3
+  lab_exec n1 mariadb auth_portal -e "CREATE TABLE users (id INT PRIMARY KEY, name VARCHAR(64)) ENGINE=InnoDB;
+    INSERT INTO auth_portal.users SELECT seq, CONCAT('user', seq) FROM seq_1_to_10000;"
+  lab_exec n1 bash -c 'for i in $(seq 1 2000); do printf "SET key:%s value-%s\n" $i $i; done \
+    | REDISCLI_AUTH=redis-secret-3 redis-cli -c -h 10.213.0.11 >/dev/null'
+  lab_exec n1 bash -c 'mkdir -p /mnt/gluster/home/alice && head -c 200000 /dev/urandom > /mnt/gluster/home/alice/data.bin && sha256sum /mnt/gluster/home/alice/data.bin' > "$BATS_TEST_TMPDIR/sum"
+  local job
+  job="$(lab_exec n1 sbatch --parsable --hold --wrap 'sleep 1')"
+  wait_until 30 job_pending "$job"
+  # the job must be in the saved state before the backup (slurmctld saves it within seconds)
+  wait_until 30 lab_exec n1 bash -c "grep -qa 'sleep 1' /mnt/gluster/slurm/state/job_state 2>/dev/null || ls /mnt/gluster/slurm/state/hash.*/job.$job >/dev/null 2>&1"
+
+  run lab_exec n1 "$TK/backup/backup.sh" --full
+  assert_success
+  refute_output --partial skipped
+
+  lab_exec n2 mariadb -e 'DELETE FROM auth_portal.users WHERE id > 10'
+  local k
+  for k in 1 2 3; do bkp_rcli "n$k" flushall >/dev/null; done
+  lab_exec n3 rm /mnt/gluster/home/alice/data.bin
+  lab_exec n1 scancel "$job"
+  [ "$(keys_total)" = 0 ]
+
+  local cid
+  cid="$(lab_exec n1 cat /var/lib/hpc-cluster/cluster_id)"
+  run lab_exec n1 "$TK/backup/restore.sh" --latest --force
+  assert_success
+  assert_output --partial "restoring in place; this node keeps cluster id $cid"
+  echo "# $(grep -o 'restored snapshot .* in [0-9]*s' <<< "$output")" >&3
+  for k in 1 2 3; do [ "$(lab_exec "n$k" cat /var/lib/hpc-cluster/cluster_id)" = "$cid" ]; done
+  for k in 1 2 3; do [ "$(rows_on "n$k")" = 10000 ]; done
+  [ "$(keys_total)" = 2000 ]
+  for k in 1 2 3; do
+    run lab_exec "n$k" sha256sum /mnt/gluster/home/alice/data.bin
+    assert_output "$(cat "$BATS_TEST_TMPDIR/sum")"
+  done
+  wait_until 60 job_pending "$job"
+  wait_until 60 bkp_synced n1 3
+}
