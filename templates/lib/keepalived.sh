@@ -12,6 +12,15 @@ vip::transitions_log()  { path::of /var/log/hpc-cluster/vip_transitions.log; }
 vip::state_file()       { path::of "$STATE_DIR/vip_state"; }
 # Present while utils/vip_switchover.sh asks this node to give the VIP away (the check fails).
 vip::release_file()     { path::of "$STATE_DIR/vip_release"; }
+# Present while this node holds (or may take) the VIP as the last resort: every node is unfit.
+vip::last_resort_file() { path::of "$STATE_DIR/vip_last_resort"; }
+
+# vip::removed_peers: the IPs --remove-node left out of the VRRP peers (one a line).
+vip::removed_peers() {
+  local f
+  f="$(path::of "$STATE_DIR/keepalived_removed_peers")"
+  if [[ -r $f ]]; then grep -E '^[0-9.]+$' "$f" || true; fi
+}
 
 # keepalived::daemon_args: how keepalived runs: in the foreground (the caller backgrounds it), logging
 # details to stderr, which goes to the log file, and never to syslog.

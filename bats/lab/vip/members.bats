@@ -102,9 +102,9 @@ phase4() {
   assert_output MASTER
 }
 
-@test "every node unfit at once: no node holds the VIP (health and cluster_info say so loudly); the first to recover takes it" {
+@test "every node drained at once: no node holds the VIP (health and cluster_info say so loudly); the first back takes it" {
   wait_until 20 one_holder_among n1 n2 n3
-  # The drain file fails the track script like a critical check does (the same FAULT path).
+  # A drain is the admin's will: even the last resort (next test) does not override it.
   for n in n1 n2 n3; do lab_exec "$n" touch /etc/hpc-cluster/drain; done
   wait_until 20 eval '[[ -z "$(holders n1 n2 n3)" ]]'
   for n in n1 n2 n3; do wait_until 10 eval '[[ "$(lab_exec "$n" cat /var/lib/hpc-cluster/vip_state)" == FAULT ]]'; done
@@ -119,6 +119,37 @@ phase4() {
   lab_exec n2 rm -f /etc/hpc-cluster/drain
   wait_until 15 eval '[[ "$(lab_exec n1 cat /var/lib/hpc-cluster/vip_state)" == BACKUP ]]'
   assert_equal "$(holders n1 n2 n3)" n3
+}
+
+@test "a critical service down on every node: node1 (top priority) holds the VIP as the last resort until another node is fit" {
+  wait_until 20 one_holder_among n1 n2 n3
+  # MariaDB marked as set up but not running: a critical failure on every node at once.
+  local t0=$EPOCHREALTIME t1
+  for n in n1 n2 n3; do lab_exec "$n" sh -c 'mkdir -p /var/lib/hpc-cluster/services && touch /var/lib/hpc-cluster/services/mariadb'; done
+  for n in n2 n3; do wait_until 15 eval '[[ "$(lab_exec "$n" cat /var/lib/hpc-cluster/vip_state)" == FAULT ]]'; done
+  wait_until 30 vip_answered_by node1
+  t1=$EPOCHREALTIME
+  printf '# all unfit -> node1 answers as the last resort: %s s after the failures\n' \
+    "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')" >&3
+  assert_equal "$(holders n1 n2 n3)" n1
+  run lab_exec n1 grep -c "holding the VIP as the last resort" /var/log/hpc-cluster/check_all_services.log
+  assert_output 1
+  run lab_exec n1 /opt/hpc-dashboard/cluster/utils/check_all_services.sh --json
+  assert_failure 1
+  assert_equal "$(jq -r '[.fit, .last_resort] | @tsv' <<< "$output")" $'false\ttrue'
+  vip_stays node1 3
+  # node2 recovers: node1 gives the VIP up and node2 takes it.
+  t0=$EPOCHREALTIME
+  lab_exec n2 rm -f /var/lib/hpc-cluster/services/mariadb
+  wait_until 30 vip_answered_by node2
+  t1=$EPOCHREALTIME
+  printf '# node2 fit again -> node2 answers: %s s\n' "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')" >&3
+  wait_until 15 eval '[[ "$(lab_exec n1 cat /var/lib/hpc-cluster/vip_state)" == FAULT ]]'
+  run lab_exec n1 grep -c "no longer the last resort" /var/log/hpc-cluster/check_all_services.log
+  assert_output 1
+  for n in n1 n3; do lab_exec "$n" rm -f /var/lib/hpc-cluster/services/mariadb; done
+  wait_until 15 eval '[[ "$(lab_exec n1 cat /var/lib/hpc-cluster/vip_state)" == BACKUP ]]'
+  vip_stays node2 2
 }
 
 @test "--add-node: node4 becomes a unicast peer on every node, joins as BACKUP, and takes the VIP when the others' keepalived are gone" {

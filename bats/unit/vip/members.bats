@@ -239,3 +239,86 @@ report() {
   run "$VIP_TK/utils/cluster_info.sh" --from "$BATS_TEST_TMPDIR/report.json"
   assert_line --index -1 --partial "IS NOT HELD BY ANY NODE: clients cannot reach the portal at its address (could not ask node3)"
 }
+
+# --- check_all_services.sh: the last resort when every member is unfit ---------------------------
+
+# unfit_here STATE: MariaDB set up but down here (critical), keepalived's last state STATE,
+# and peers answering unfit, "fit" when listed in PEERS_FIT, nothing when listed in PEERS_DOWN.
+unfit_here() {
+  stub pidof 'case "$*" in *mariadbd*|*mysqld*) exit 1;; esac; exit 0'
+  mkdir -p "$ROOT_PREFIX/var/lib/hpc-cluster/services"
+  touch "$ROOT_PREFIX/var/lib/hpc-cluster/services/mariadb"
+  printf '%s\n' "$1" > "$ROOT_PREFIX/var/lib/hpc-cluster/vip_state"
+  # shellcheck disable=SC2016 # expanded when the stub runs
+  stub ssh 'for a in "$@"; do [[ $a == *@* ]] && ip=${a#*@}; done
+    [[ " ${PEERS_DOWN:-} " == *" $ip "* ]] && exit 255
+    [[ " ${PEERS_FIT:-} " == *" $ip "* ]] && { echo "fit to hold the VIP"; exit 0; }
+    echo "unfit to hold the VIP; critical failed: mariadb"'
+}
+
+CHECK() { "$VIP_TK/utils/check_all_services.sh" "$@"; }
+FLAG() { printf '%s' "$ROOT_PREFIX/var/lib/hpc-cluster/vip_last_resort"; }
+
+@test "last resort: the top-priority node in FAULT passes when every other member answers unfit" {
+  unfit_here FAULT
+  run CHECK --keepalived
+  assert_success
+  assert_output ""
+  [[ -e "$(FLAG)" ]]
+  assert_equal "$(ssh_calls "vip_check_last")" 3
+  run grep -c "holding the VIP as the last resort" "$ROOT_PREFIX/var/log/hpc-cluster/check_all_services.log"
+  assert_output 1
+  # The report stays this node's own verdict; only keepalived's exit code is the last resort's.
+  run CHECK --json
+  assert_failure 1
+  assert_equal "$(jq -r '[.fit, .last_resort] | @tsv' <<< "$output")" $'false\ttrue'
+  # Peers are asked at most every 5 s (keepalived runs the check every second).
+  run CHECK --keepalived
+  assert_success
+  assert_equal "$(ssh_calls "vip_check_last")" 3
+}
+
+@test "last resort: not while any member is fit or cannot be asked (a partition), and given up when one is fit again" {
+  unfit_here FAULT
+  PEERS_FIT=10.213.0.13 run CHECK --keepalived
+  assert_failure 1
+  [[ ! -e "$(FLAG)" ]]
+  rm -f "$ROOT_PREFIX/var/lib/hpc-cluster/vip_last_resort_peers"
+  PEERS_DOWN=10.213.0.12 run CHECK --keepalived
+  assert_failure 1
+  rm -f "$ROOT_PREFIX/var/lib/hpc-cluster/vip_last_resort_peers"
+  run CHECK --keepalived
+  assert_success
+  [[ -e "$(FLAG)" ]]
+  # Holding it as the last resort (MASTER now), a member becomes fit: give it up.
+  printf 'MASTER\n' > "$ROOT_PREFIX/var/lib/hpc-cluster/vip_state"
+  rm -f "$ROOT_PREFIX/var/lib/hpc-cluster/vip_last_resort_peers"
+  PEERS_FIT=10.213.0.12 run CHECK --keepalived
+  assert_failure 1
+  [[ ! -e "$(FLAG)" ]]
+  run grep -c "no longer the last resort" "$ROOT_PREFIX/var/log/hpc-cluster/check_all_services.log"
+  assert_output 1
+}
+
+@test "last resort: a normal failover (holder not yet FAULT), a lower-priority node and a drain never ask anyone" {
+  unfit_here MASTER
+  run CHECK --keepalived
+  assert_failure 1
+  unfit_here FAULT
+  HPC_NODE_IP=10.213.0.12 run CHECK --keepalived
+  assert_failure 1
+  touch "$ROOT_PREFIX/etc/hpc-cluster/drain"
+  run CHECK --keepalived
+  assert_failure 1
+  assert_equal "$(ssh_calls .)" 0
+}
+
+@test "last resort: the top priority is among the members left (a removed node does not count)" {
+  unfit_here FAULT
+  mkdir -p "$ROOT_PREFIX/var/lib/hpc-cluster"
+  printf '10.213.0.11\n' > "$REMOVED"
+  HPC_NODE_IP=10.213.0.12 run CHECK --keepalived
+  assert_success
+  assert_equal "$(ssh_calls "vip_check_last")" 2
+  assert_equal "$(ssh_calls "root@10.213.0.11")" 0
+}
