@@ -105,7 +105,7 @@ const vip = z
     check_interval: z.number().min(0.5, { message: "must be 0.5-60 seconds" }).max(60, { message: "must be 0.5-60 seconds" }).default(1)
       .describe("Seconds between keepalived's runs of the health check (check_all_services.sh)."),
     track_checks: z.array(z.enum(HEALTH_CHECKS)).default([...HEALTH_CHECKS])
-      .describe("Health checks that can move the VIP: a failing critical one (health.critical_checks) moves it at once, the others count. When every node fails at once (e.g. Galera down everywhere) no node holds the VIP until the first one passes again."),
+      .describe("Health checks that can move the VIP: a failing critical one (health.critical_checks) moves it at once, the others count. When every node fails at once (e.g. Galera down everywhere) and all of them can be asked, the highest-priority node holds the VIP anyway (last resort) until another one is fit."),
     noncritical_failures_to_move: z.number().int().min(1, { message: "must be 1-100" }).max(100, { message: "must be 1-100" }).default(2)
       .describe("How many non-critical checks must fail at the same time before the VIP moves."),
   })
