@@ -2,7 +2,7 @@
 # One-command backup and restore proven against real daemons in a one-node lab (MariaDB, keepalived,
 # a GlusterFS volume, config files): restore brings everything back, a damaged snapshot is refused before anything stops,
 # a failing database step rolls back to exactly the state before, --dry-run changes nothing, and an
-# incremental of unchanged data costs almost no bytes.
+# incremental of unchanged data costs almost no bytes, and the installed cron file really runs.
 # galera.bats adds a 3-node Galera + Redis Cluster; full_cluster.bats the whole cluster built by
 # start_multi_complete.sh (with a queued Slurm job).
 bats_require_minimum_version 1.5.0
@@ -154,4 +154,23 @@ echo "written after the backup" > /mnt/gluster/home/alice/later.txt'
   run lab_exec n1 "$TK/backup/backup.sh" --dry-run
   assert_success
   [ "$(bkp_count)" = "$count" ]
+}
+
+@test "the installed cron file runs backup.sh under Debian's cron and records the outcome" {
+  run lab_exec n1 "$TK/backup/backup_scheduler.sh" --install
+  assert_success
+  local count
+  count="$(bkp_count)"
+  # the installed lines exactly, with the schedule made "every minute" so the test need not wait for 02:00
+  lab_exec n1 sed -i 's/^0 2 \* \* \* root/* * * * * root/; s/^0 \* \* \* \* root/#&/' /etc/cron.d/hpc-cluster-backup
+  lab_exec n1 bash -c '/etc/init.d/cron start >/var/log/cron-start.log 2>&1'
+  wait_until 150 bash -c "[ \"\$(LAB_PREFIX=bkp $LAB_TOOL exec n1 bash -c 'ls /data/system_backup/snapshots | wc -l')\" -gt $count ]"
+  wait_until 60 lab_exec n1 grep -q 'retention' /var/log/hpc-cluster/backup-cron.log
+  lab_exec n1 bash -c '/etc/init.d/cron stop >>/var/log/cron-start.log 2>&1'
+  run lab_exec n1 "$TK/backup/backup_scheduler.sh" --status --json
+  assert_success
+  run jq -r '.schedule, .last_run.result' <<< "$output"
+  assert_output $'cron\nok'
+  run lab_exec n1 grep -c 'snapshot .* done' /var/log/hpc-cluster/backup-cron.log
+  (( output >= 1 ))
 }
