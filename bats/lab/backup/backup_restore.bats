@@ -1,8 +1,8 @@
 #!/usr/bin/env bats
 # One-command backup and restore proven against real daemons in a one-node lab (MariaDB, keepalived,
-# a GlusterFS volume, config files): restore brings everything back, a damaged snapshot is refused before anything stops,
-# a failing database step rolls back to exactly the state before, --dry-run changes nothing, and an
-# incremental of unchanged data costs almost no bytes, and the installed cron file really runs.
+# a GlusterFS volume, config files): restore brings everything back; a damaged snapshot is refused
+# before anything stops; a failing database step rolls back to exactly the state before; --dry-run
+# changes nothing; an incremental of unchanged data costs almost no bytes; the cron file really runs.
 # galera.bats adds a 3-node Galera + Redis Cluster; full_cluster.bats the whole cluster built by
 # start_multi_complete.sh (with a queued Slurm job).
 bats_require_minimum_version 1.5.0
