@@ -55,6 +55,15 @@ ping_has() {  # NODE LINE: `scontrol ping` on NODE shows LINE
   lab_exec "$1" scontrol ping 2>/dev/null | grep -qxF "$2"
 }
 
+dump_slurm() {  # JOBID: what the controllers say, for a failed test's output
+  local k
+  lab_exec n2 scontrol show job "$1" >&2 || true
+  for k in 1 2 3; do
+    printf '# --- node%s slurmctld.log\n' "$k" >&2
+    lab_exec "n$k" tail -n 25 /var/log/slurm/slurmctld.log >&2 || true
+  done
+}
+
 saved_after() {  # NODE EPOCH: the controller rewrote job_state after EPOCH (seconds, with fractions)
   awk -v m="$(lab_exec "$1" stat -c %.3Y /mnt/gluster/slurm/state/job_state)" -v t="$2" 'BEGIN { exit !(m > t) }'
 }
@@ -135,7 +144,10 @@ node3"
   assert_output --partial "damaged"
   run lab_exec n2 "$B/restore_slurm.sh" --src /data/slurm-bk --yes
   assert_success
-  wait_until 60 job_is n1 "$job" PENDING
+  if ! wait_until 90 job_is n1 "$job" PENDING; then
+    dump_slurm "$job"
+    false
+  fi
   run lab_exec n3 scontrol ping
   assert_line "Slurmctld(primary) at node1 is UP"
   lab_exec n1 scancel "$job"
@@ -169,9 +181,7 @@ node3"
   run lab_exec n2 scontrol ping
   assert_line "Slurmctld(primary) at node1 is DOWN"
   if ! wait_until 120 job_is n2 "$job" COMPLETED; then
-    lab_exec n2 scontrol show job "$job" >&2 || true
-    lab_exec n2 tail -n 40 /var/log/slurm/slurmctld.log >&2 || true
-    lab_exec n3 tail -n 20 /var/log/slurm/slurmd.log >&2 || true
+    dump_slurm "$job"
     false
   fi
   run lab_exec n3 cat /tmp/takeover.out
