@@ -156,6 +156,22 @@ echo "written after the backup" > /mnt/gluster/home/alice/later.txt'
   [ "$(bkp_count)" = "$count" ]
 }
 
+@test "restore.sh --test loads the latest snapshot's dump into a scratch server, touching nothing live" {
+  local before
+  # (the newest snapshot so far is the one test 4 broke on purpose: --test --latest would fail on it)
+  lab_exec n1 "$TK/backup/backup.sh" 2>/dev/null
+  before="$(bkp_fingerprint)"
+  run --separate-stderr lab_exec n1 "$TK/backup/restore.sh" --test --latest
+  assert_success
+  assert_line --regexp '^auth_portal\.users [0-9]+$'
+  assert_line 'slurm_acct_db.jobs 300'
+  [ "$(bkp_fingerprint)" = "$before" ]
+  run lab_exec n1 pgrep -c -x mariadbd
+  assert_output 1 # the scratch server is gone
+  run lab_exec n1 bash -c 'ls -d /tmp/hpc-mariadb-test.* 2>/dev/null'
+  assert_output ""
+}
+
 @test "the installed cron file runs backup.sh under Debian's cron and records the outcome" {
   run lab_exec n1 "$TK/backup/backup_scheduler.sh" --install
   assert_success
