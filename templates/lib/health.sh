@@ -234,8 +234,12 @@ health::check_memory() {
 # VIP (health_check.sh only; needs lib/keepalived.sh): exactly one node holds the VIP, as seen from
 # here (every node asked at once over SSH, bounded by HEALTH_TIMEOUT). Never critical, and never part
 # of keepalived's track script: it describes the cluster, and another node's state must not move the VIP.
+# The SSH round costs ~0.3-0.5 s against ~0.1 s for the rest of the report, so an answer is reused
+# for HEALTH_VIP_CACHE seconds (GET /health may be polled often; 0 = always ask).
+HEALTH_VIP_CACHE="${HEALTH_VIP_CACHE:-5}"
+
 health::check_vip() {
-  local ip held holders=() unknown=() names=() h
+  local cache stamp=0 line=""
   if [[ -z ${VIP_ADDRESS:-} ]] || ! declare -F vip::holders >/dev/null; then
     health::_result not_configured "no VIP in the config"
     return 0
@@ -244,6 +248,23 @@ health::check_vip() {
     health::_result not_configured "keepalived is not set up on this node"
     return 0
   fi
+  cache="$(path::of /run/hpc-cluster/health_vip)"
+  if (( HEALTH_VIP_CACHE > 0 )) && [[ -r $cache ]]; then
+    { read -r stamp; IFS= read -r line; } < "$cache" || true
+    if [[ $stamp =~ ^[0-9]+$ && -n $line ]] && (( EPOCHSECONDS - stamp < HEALTH_VIP_CACHE )); then
+      printf '%s\n' "$line"
+      return 0
+    fi
+  fi
+  line="$(health::_check_vip_now)"
+  if (( HEALTH_VIP_CACHE > 0 )) && mkdir -p "$(dirname "$cache")" 2>/dev/null; then
+    printf '%s\n%s\n' "$EPOCHSECONDS" "$line" > "$cache.$BASHPID" && mv -f "$cache.$BASHPID" "$cache"
+  fi
+  printf '%s\n' "$line"
+}
+
+health::_check_vip_now() {
+  local ip held holders=() unknown=() names=() h
   while read -r ip held; do
     case "$held" in
       yes) holders+=("$ip"); h="$(node::hostname_of "$ip")" || h=$ip; names+=("$h ($ip)") ;;

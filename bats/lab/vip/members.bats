@@ -83,7 +83,7 @@ phase4() {
   wait_until 20 one_holder_among n1 n2 n3
   owner="$(holders n1 n2 n3)"
   local t0=$EPOCHREALTIME
-  run lab_exec n2 /opt/hpc-dashboard/cluster/utils/health_check.sh --json
+  run lab_exec n2 env HEALTH_VIP_CACHE=0 /opt/hpc-dashboard/cluster/utils/health_check.sh --json
   printf '# health_check.sh --json on node2 (vip check asks 2 peers): %s s\n' \
     "$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')" >&3
   assert_success
@@ -97,7 +97,7 @@ phase4() {
   other=n3
   [[ $owner != n3 ]] || other=n2
   lab_exec "$other" ip addr add 10.213.0.100/24 dev eth0
-  run lab_exec n1 /opt/hpc-dashboard/cluster/utils/health_check.sh --json
+  run lab_exec n1 env HEALTH_VIP_CACHE=0 /opt/hpc-dashboard/cluster/utils/health_check.sh --json
   lab_exec "$other" ip addr del 10.213.0.100/24 dev eth0
   assert_success   # never critical: the node itself stays healthy
   assert_equal "$(jq -r .checks.vip.status <<< "$output")" fail
@@ -119,7 +119,7 @@ phase4() {
   for n in n1 n2 n3; do lab_exec "$n" touch /etc/hpc-cluster/drain; done
   wait_until 20 eval '[[ -z "$(holders n1 n2 n3)" ]]'
   for n in n1 n2 n3; do wait_until 10 eval '[[ "$(lab_exec "$n" cat /var/lib/hpc-cluster/vip_state)" == FAULT ]]'; done
-  run lab_exec n1 /opt/hpc-dashboard/cluster/utils/health_check.sh --json
+  run lab_exec n1 env HEALTH_VIP_CACHE=0 /opt/hpc-dashboard/cluster/utils/health_check.sh --json
   assert_equal "$(jq -r .checks.vip.message <<< "$output")" "no node holds the VIP 10.213.0.100"
   run lab_exec n1 /opt/hpc-dashboard/cluster/utils/cluster_info.sh
   assert_line --index -1 --partial "!!! VIP 10.213.0.100 IS NOT HELD BY ANY NODE"

@@ -127,6 +127,7 @@ vip_check() {  # FIELD of the vip check in the last --json output
 keepalived_set_up() {
   mkdir -p "$ROOT_PREFIX/etc/keepalived"
   : > "$CONF"
+  export HEALTH_VIP_CACHE=0   # each run asks again (the cache has its own test)
 }
 
 @test "health vip: not_configured where keepalived was never set up, and then no peer is asked" {
@@ -186,6 +187,18 @@ keepalived_set_up() {
   assert_equal "$(vip_check message)" "VIP 10.213.0.100 held by node1 (10.213.0.11); could not ask 10.213.0.12"
   # Generous bound (shared CI cores): the point is "not 30 s".
   (( ${EPOCHREALTIME/./} - ${start/./} < 15000000 ))
+}
+
+@test "health vip: the answer is reused for HEALTH_VIP_CACHE seconds (GET /health may be polled often)" {
+  keepalived_set_up
+  export HEALTH_VIP_CACHE=30
+  VIP_HELD=1 run "$VIP_TK/utils/health_check.sh" --json
+  assert_equal "$(vip_check status)" ok
+  PEERS_WITH_VIP=10.213.0.12 run "$VIP_TK/utils/health_check.sh" --json
+  assert_equal "$(vip_check status)" ok
+  assert_equal "$(ssh_calls "addr show dev eth0")" 3
+  HEALTH_VIP_CACHE=0 PEERS_WITH_VIP=10.213.0.12 run "$VIP_TK/utils/health_check.sh" --json
+  assert_equal "$(vip_check message)" "VIP 10.213.0.100 held by node2 (10.213.0.12)"
 }
 
 @test "the vip check never takes part in --quiet or in keepalived's track script" {
