@@ -24,10 +24,16 @@ setup_file() {
   for k in 1 2 3; do bkp_redis_start "n$k" "10.213.0.1$k"; done
   lab_exec n1 redis-cli -a lab-redis-pw --no-auth-warning --cluster create 10.213.0.11:6379 10.213.0.12:6379 \
     10.213.0.13:6379 --cluster-replicas 0 --cluster-yes >/dev/null
-  wait_until 60 bkp_redis_ok
-  # 3000 keys spread over the three masters
-  lab_exec n1 bash -c 'for i in $(seq 1 3000); do printf "SET key:%s value-%s\n" $i $i; done \
-    | redis-cli -c -a lab-redis-pw --no-auth-warning -h 10.213.0.11 >/dev/null'
+  for k in 1 2 3; do wait_until 60 bkp_redis_ok "n$k"; done
+  # 3000 keys spread over the three masters (SET is idempotent: seed again until all are there, in
+  # case a redirect met a node still learning the slot map)
+  local try
+  for try in 1 2 3; do
+    lab_exec n1 bash -c 'for i in $(seq 1 3000); do printf "SET key:%s value-%s\n" $i $i; done \
+      | redis-cli -c -a lab-redis-pw --no-auth-warning -h 10.213.0.11 >/dev/null'
+    [[ "$(redis_keys)" == 3000 ]] && break
+  done
+  [[ "$(redis_keys)" == 3000 ]]
   lab_exec n1 mariadb -e "
 CREATE DATABASE auth_portal;
 USE auth_portal;
@@ -97,8 +103,9 @@ redis-server /etc/redis/lab.conf"
   wait_until 20 lab_exec "$1" redis-cli -a lab-redis-pw --no-auth-warning ping
 }
 
+# bkp_redis_ok nK: nK says the Redis cluster is ok.
 bkp_redis_ok() {
-  lab_exec n1 redis-cli -a lab-redis-pw --no-auth-warning cluster info | grep -q 'cluster_state:ok'
+  lab_exec "$1" redis-cli -a lab-redis-pw --no-auth-warning cluster info | grep -q 'cluster_state:ok'
 }
 
 # redis_keys: the keys of all masters together.
@@ -145,10 +152,12 @@ count_on() {
   [ "$(count_on n1)" = 5000 ]
   local k
   for k in 1 2 3; do lab_exec "n$k" redis-cli -a lab-redis-pw --no-auth-warning -h "10.213.0.1$k" flushall >/dev/null; done
-  [ "$(redis_keys)" = 0 ]
+  run redis_keys
+  assert_output 0
   run lab_exec n2 "$TK/backup/restore.sh" --latest --force --only-databases
   assert_success
-  [ "$(redis_keys)" = 3000 ]
+  run redis_keys
+  assert_output 3000
   run lab_exec n1 redis-cli -c -a lab-redis-pw --no-auth-warning -h 10.213.0.11 get key:2345
   assert_output value-2345
   for k in 1 2 3; do
