@@ -18,15 +18,6 @@ discovery::bounded() {
   timeout -k 1 "$secs" "$@"
 }
 
-# discovery::running NAME...: one of the named processes runs here (pidof sees this PID namespace only).
-discovery::running() {
-  local name
-  for name in "$@"; do
-    pidof -s "$name" >/dev/null 2>&1 && return 0
-  done
-  return 1
-}
-
 # discovery::secret NAME: the secret's value, or fail quietly (a probe never dies for a missing secret).
 discovery::secret() {
   [[ -n $1 ]] || return 1
@@ -46,7 +37,7 @@ discovery::_put() {  # DIR NAME SVC JSON
 discovery::fact_galera() {
   local dir=$1 t=$2 out name value obj
   local -A w=()
-  if ! discovery::running mariadbd mysqld; then
+  if ! svc::process_running mariadbd mysqld; then
     discovery::_put "$dir" galera false null
     return 0
   fi
@@ -76,7 +67,7 @@ discovery::fact_galera() {
 # Redis: role and cluster state through redis-cli on the loopback; the password travels in REDISCLI_AUTH.
 discovery::fact_redis() {
   local dir=$1 t=$2 pw="" out role="" state="" err=""
-  if ! discovery::running redis-server; then
+  if ! svc::process_running redis-server; then
     discovery::_put "$dir" redis false null
     return 0
   fi
@@ -99,13 +90,13 @@ discovery::fact_redis() {
     out=${out//$'\r'/}
     [[ $out =~ (^|$'\n')cluster_state:([a-z]+) ]] && state=${BASH_REMATCH[2]}
   fi
-  discovery::_put "$dir" redis true "{\"role\":$( [[ -n $role ]] && json::str "$role" || printf null),\"cluster_state\":$( [[ -n $state ]] && json::str "$state" || printf null),\"sentinel\":$(json::bool "$(discovery::running redis-sentinel && echo 1)")$( [[ -n $err ]] && printf ',"error":%s' "$(json::str "$err")")}"
+  discovery::_put "$dir" redis true "{\"role\":$( [[ -n $role ]] && json::str "$role" || printf null),\"cluster_state\":$( [[ -n $state ]] && json::str "$state" || printf null),\"sentinel\":$(json::bool "$(svc::process_running redis-sentinel && echo 1)")$( [[ -n $err ]] && printf ',"error":%s' "$(json::str "$err")")}"
 }
 
 # GlusterFS: connected peers, whether the configured volume is started, whether it is mounted here.
 discovery::fact_glusterfs() {
   local dir=$1 t=$2 out peers=0 connected=0 started=false mounted=false line
-  if ! discovery::running glusterd; then
+  if ! svc::process_running glusterd; then
     discovery::_put "$dir" glusterfs false null
     return 0
   fi
@@ -129,7 +120,7 @@ discovery::fact_glusterfs() {
 # Slurm: `scontrol ping` names every controller and says UP or DOWN.
 discovery::fact_slurm() {
   local dir=$1 t=$2 out line ping=DOWN primary="" ctl="" first=1 svc=false
-  discovery::running slurmctld slurmd && svc=true
+  svc::process_running slurmctld slurmd && svc=true
   if [[ ! -f "$(path::of /etc/slurm/slurm.conf)" ]] && [[ $svc == false ]]; then
     discovery::_put "$dir" slurm false null
     return 0
@@ -148,7 +139,7 @@ discovery::fact_slurm() {
     fi
   done <<< "$out"
   discovery::_put "$dir" slurm "$svc" \
-    "{\"ping\":\"$ping\",\"primary\":$( [[ -n $primary ]] && json::str "$primary" || printf null),\"controllers\":[${ctl}],\"slurmctld\":$(json::bool "$(discovery::running slurmctld && echo 1)")}"
+    "{\"ping\":\"$ping\",\"primary\":$( [[ -n $primary ]] && json::str "$primary" || printf null),\"controllers\":[${ctl}],\"slurmctld\":$(json::bool "$(svc::process_running slurmctld && echo 1)")}"
 }
 
 # Web services: each configured health URL on this node answers 2xx.
@@ -206,7 +197,7 @@ discovery::self_json() {
   id="$(discovery::cluster_id)"
   if [[ -n $VIP_ADDRESS ]] && grep -qxF -- "$VIP_ADDRESS" <<< "$(node::local_ips)"; then holds=1; fi
   ssh=0
-  discovery::running sshd && ssh=1
+  svc::process_running sshd && ssh=1
   for fact in galera redis glusterfs slurm web; do
     [[ -s $dir/$fact.svc ]] || discovery::_put "$dir" "$fact" false null
   done

@@ -36,14 +36,6 @@ health::_result() {
   printf '%s\t%s\n' "$1" "$2"
 }
 
-health::_running() {
-  local name
-  for name in "$@"; do
-    pidof -s "$name" >/dev/null 2>&1 && return 0
-  done
-  return 1
-}
-
 health::_bounded() {
   timeout -k 1 "$HEALTH_TIMEOUT" "$@"
 }
@@ -52,7 +44,7 @@ health::_bounded() {
 health::check_mariadb() {
   local out name value
   local -A w=()
-  if ! health::_running mariadbd mysqld; then
+  if ! svc::process_running mariadbd mysqld; then
     if health::marked mariadb || [[ -e "$(path::of /var/lib/mysql/grastate.dat)" ]]; then
       health::_result fail "mariadbd is not running"
     else
@@ -84,7 +76,7 @@ health::check_mariadb() {
 # Redis: answers PING; in cluster mode cluster_state:ok; a replica must have its master link up.
 health::check_redis() {
   local pw="" out
-  if ! health::_running redis-server; then
+  if ! svc::process_running redis-server; then
     if health::marked redis; then
       health::_result fail "redis-server is not running"
     else
@@ -149,7 +141,7 @@ health::check_glusterfs() {
 # health::_daemon NAME CONFIG: a Slurm daemon runs when this node is meant to run it.
 health::_daemon() {
   local name=$1 conf=$2
-  if health::_running "$name"; then
+  if svc::process_running "$name"; then
     health::_result ok "$name running"
   elif health::marked "$name" || [[ -f "$(path::of "$conf")" ]]; then
     health::_result fail "$name is not running"
@@ -244,7 +236,7 @@ health::check_vip() {
     health::_result not_configured "no VIP in the config"
     return 0
   fi
-  if [[ ! -e "$(path::of /etc/keepalived/keepalived.conf)" ]] && ! health::_running keepalived; then
+  if [[ ! -e "$(path::of /etc/keepalived/keepalived.conf)" ]] && ! svc::process_running keepalived; then
     health::_result not_configured "keepalived is not set up on this node"
     return 0
   fi

@@ -95,6 +95,16 @@ svc::direct_status_glusterd() {
   svc::pid::alive /run/glusterd.pid glusterd
 }
 
+# svc::process_running NAME...: one of the named processes runs here (pidof sees only this PID
+# namespace, which is what a check of "this node" wants).
+svc::process_running() {
+  local name
+  for name in "$@"; do
+    pidof -s "$name" >/dev/null 2>&1 && return 0
+  done
+  return 1
+}
+
 # svc::pid::alive PIDFILE COMM: the pid file names a live process called COMM.
 svc::pid::alive() {
   local pidfile pid
