@@ -22,6 +22,8 @@ path::of() {
   printf '%s%s\n' "${ROOT_PREFIX:-}" "$1"
 }
 
+HPC_TMP_ROOT="$(mktemp -d "${TMPDIR:-/tmp}/hpc-${HPC_TOOL}.XXXXXX")"
+
 # shellcheck source=config.sh
 source "$HPC_LIB_DIR/config.sh"
 # shellcheck source=log.sh
@@ -62,7 +64,7 @@ lib::help() {
 # lib::usage_error MESSAGE: a bad flag or argument (exit 2, with the usage line).
 lib::usage_error() {
   printf '%s: %s\n' "$HPC_TOOL" "$1" >&2
-  lib::help | head -n 1 >&2
+  lib::help | head -n 1 >&2 || true  # head closes the pipe early: SIGPIPE (141) is not an error here
   printf 'Run %s --help for details.\n' "$HPC_TOOL" >&2
   exit "$EXIT_USAGE"
 }
@@ -73,20 +75,18 @@ lib::not_implemented() {
   exit "$EXIT_NOT_IMPLEMENTED"
 }
 
-# Temp dirs made with tmp::dir are removed when the script exits, however it exits.
-HPC_TMP_DIRS=()
+# Temp dirs made with tmp::dir live under one per-run directory that is removed when the script
+# exits, however it exits (also when tmp::dir ran in a command substitution's subshell).
 tmp::dir() {
-  local d
-  d="$(mktemp -d "${TMPDIR:-/tmp}/hpc-${HPC_TOOL}.XXXXXX")"
-  HPC_TMP_DIRS+=("$d")
-  printf '%s\n' "$d"
+  mktemp -d "$HPC_TMP_ROOT/tmp.XXXXXX"
 }
 
 lib::on_exit() {
-  local d
-  for d in "${HPC_TMP_DIRS[@]+"${HPC_TMP_DIRS[@]}"}"; do
-    [[ -n $d && -d $d ]] && rm -rf -- "$d"
-  done
+  # Saved previous contents nobody rolled back are obsolete once the script ends.
+  if [[ -n "${HPC_ROLLBACK_JOURNAL:-}" && -f $HPC_ROLLBACK_JOURNAL ]]; then
+    run::commit_files
+  fi
+  if [[ -n "${HPC_TMP_ROOT:-}" && -d $HPC_TMP_ROOT ]]; then rm -rf -- "$HPC_TMP_ROOT"; fi
   return 0
 }
 

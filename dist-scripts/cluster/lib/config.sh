@@ -20,6 +20,9 @@ VIP_ADVERT_INT='0.1'
 VIP_VRRP_VERSION='3'
 # name of the secret, never its value
 VIP_AUTH_SECRET=''
+VIP_CHECK_INTERVAL='1'
+VIP_TRACK_CHECKS=('slurmctld' 'slurmdbd' 'mariadb' 'redis' 'glusterfs' 'disk' 'memory' 'web')
+VIP_NONCRITICAL_FAILURES_TO_MOVE='2'
 STORAGE_TYPE='glusterfs'
 STORAGE_MOUNT_POINT='/mnt/gluster'
 STORAGE_BACKUP_PATH='/data/system_backup'
@@ -37,6 +40,8 @@ DB_CLUSTER_NAME='hpc_portal_cluster'
 DB_SST_METHOD='rsync'
 DB_SST_USER='sst_user'
 DB_SST_PASSWORD_SECRET=''
+DB_INNODB_BUFFER_POOL_SIZE='1G'
+DB_GCACHE_SIZE='1G'
 DB_NAMES=('slurm_acct_db' 'auth_portal')
 DB_USERS=('slurm' 'auth_user')
 DB_PASSWORD_SECRETS=('DB_SLURM_PASSWORD' 'DB_AUTH_PASSWORD')
@@ -45,6 +50,10 @@ REDIS_PORT='6379'
 REDIS_SENTINEL_PORT='26379'
 REDIS_PASSWORD_SECRET='REDIS_PASSWORD'
 REDIS_REPLICAS='0'
+# the replica instance of replicas: 1 (cluster mode)
+REDIS_REPLICA_PORT='6380'
+# the master name Sentinel monitors
+REDIS_SENTINEL_MASTER='hpc-portal-cluster-redis'
 SLURM_MODE='multi-master'
 SLURM_CLUSTER_NAME='hpc'
 SLURM_STATE_LOCATION='/mnt/gluster/slurm/state'

@@ -1,9 +1,10 @@
 # shellcheck shell=bash
 # lib/run.sh - commands and file writes that honour --dry-run, and atomic, idempotent writes.
 DRY_RUN="${DRY_RUN:-0}"
-# Files replaced during this run and where their previous content was saved (for rollback).
-HPC_REPLACED_FILES=()
-HPC_REPLACED_BACKUPS=()
+# Files replaced during this run and where their previous content was saved (for rollback): one
+# "PATH<TAB>BACKUP" line each in a journal file, so writes made in a pipeline's subshell count too.
+HPC_ROLLBACK_JOURNAL="${HPC_TMP_ROOT:-$(mktemp -d)}/rollback.journal"
+: > "$HPC_ROLLBACK_JOURNAL"
 
 run::is_dry() {
   [[ $DRY_RUN == 1 ]]
@@ -31,7 +32,8 @@ run::quote() {
 # run::write_file PATH [MODE] [OWNER[:GROUP]] < CONTENT
 # Atomic (temp file in the same directory, then rename) and idempotent (identical content is left
 # alone). The previous content is kept so a failed phase can put it back (run::rollback_files).
-# Returns 0 when the file was written, 0 when unchanged too; RUN_CHANGED says which (1/0).
+# Returns 0 when the file was written, 0 when unchanged too; RUN_CHANGED says which (1/0) — only
+# when called in this shell (`run::write_file P < <(render)`), not at the end of a pipeline.
 # SECRET_CONTENT=1 masks the content under --dry-run.
 run::write_file() {
   local path=$1 mode=${2:-0644} owner=${3:-} content dir tmp backup
@@ -63,8 +65,7 @@ run::write_file() {
   else
     backup=""
   fi
-  HPC_REPLACED_FILES+=("$path")
-  HPC_REPLACED_BACKUPS+=("$backup")
+  printf '%s\t%s\n' "$path" "$backup" >> "$HPC_ROLLBACK_JOURNAL"
   tmp="$(mktemp "$dir/.$(basename "$path").hpc-new.XXXXXX")"
   printf '%s' "$content" > "$tmp"
   chmod "$mode" "$tmp"
@@ -75,10 +76,8 @@ run::write_file() {
 
 # run::rollback_files: put back every file this run replaced (newest first); remove new ones.
 run::rollback_files() {
-  local i path backup
-  for (( i=${#HPC_REPLACED_FILES[@]}-1; i>=0; i-- )); do
-    path=${HPC_REPLACED_FILES[i]}
-    backup=${HPC_REPLACED_BACKUPS[i]}
+  local path backup
+  while IFS=$'\t' read -r path backup; do
     if [[ -n $backup && -f $backup ]]; then
       mv -f -- "$backup" "$path"
       log::warn "rolled back $path"
@@ -86,19 +85,17 @@ run::rollback_files() {
       rm -f -- "$path"
       log::warn "removed $path (it did not exist before)"
     fi
-  done
-  HPC_REPLACED_FILES=()
-  HPC_REPLACED_BACKUPS=()
+  done < <(tac "$HPC_ROLLBACK_JOURNAL")
+  : > "$HPC_ROLLBACK_JOURNAL"
 }
 
 # run::commit_files: the run succeeded; drop the saved previous contents.
 run::commit_files() {
-  local backup
-  for backup in "${HPC_REPLACED_BACKUPS[@]+"${HPC_REPLACED_BACKUPS[@]}"}"; do
-    [[ -n $backup ]] && rm -f -- "$backup"
-  done
-  HPC_REPLACED_FILES=()
-  HPC_REPLACED_BACKUPS=()
+  local path backup
+  while IFS=$'\t' read -r path backup; do
+    if [[ -n $backup ]]; then rm -f -- "$backup"; fi
+  done < "$HPC_ROLLBACK_JOURNAL"
+  : > "$HPC_ROLLBACK_JOURNAL"
 }
 
 # run::mkdir PATH [MODE] [OWNER]: create a directory (idempotent, dry-run aware).

@@ -28,15 +28,31 @@ svc::_do() {
       ;;
   esac
   if declare -F "svc::direct_${action}_${name}" >/dev/null; then
-    "svc::direct_${action}_${name}"
+    svc::detached "svc::direct_${action}_${name}"
     return
   fi
   script="$(svc::_init_script "$name")"
   if [[ -x $script ]]; then
-    run::cmd "$script" "$action"
+    svc::detached run::cmd "$script" "$action"
   else
     die "cannot $action $name: no systemd, no init script $script and no direct start known"
   fi
+}
+
+# svc::detached CMD...: run CMD with every descriptor above 2 closed, so a daemon it starts (or a FUSE
+# mount's helper process) holds no lock (flock fd of this run or of a calling orchestrator) and no
+# pipe of its caller for ever.
+svc::detached() {
+  (
+    local fd
+    for fd in "/proc/$BASHPID/fd/"*; do
+      fd=${fd##*/}
+      if [[ $fd =~ ^[0-9]+$ ]] && (( fd > 2 )) && [[ -e /proc/$BASHPID/fd/$fd ]]; then
+        exec {fd}>&-
+      fi
+    done
+    "$@"
+  )
 }
 
 svc::start()   { svc::_do start "$1"; }
@@ -77,6 +93,16 @@ svc::direct_restart_glusterd() {
 }
 svc::direct_status_glusterd() {
   svc::pid::alive /run/glusterd.pid glusterd
+}
+
+# svc::process_running NAME...: one of the named processes runs here (pidof sees only this PID
+# namespace, which is what a check of "this node" wants).
+svc::process_running() {
+  local name
+  for name in "$@"; do
+    pidof -s "$name" >/dev/null 2>&1 && return 0
+  done
+  return 1
 }
 
 # svc::pid::alive PIDFILE COMM: the pid file names a live process called COMM.

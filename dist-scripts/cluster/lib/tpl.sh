@@ -10,7 +10,8 @@ tpl::render() {
   content="${content%x}"
   for name in "$@"; do
     [[ $name =~ ^[A-Z][A-Z0-9_]*$ ]] || die "tpl::render: bad token name $name"
-    content="${content//@${name}@/${!name}}"
+    # Quoted: bash 5.2 would otherwise replace each '&' in the value with the matched token.
+    content="${content//@${name}@/"${!name}"}"
   done
   if [[ $content =~ @[A-Z][A-Z0-9_]*@ ]]; then
     die "template $template still has the token ${BASH_REMATCH[0]} after rendering"

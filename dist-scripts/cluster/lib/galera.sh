@@ -1,0 +1,284 @@
+# shellcheck shell=bash
+# lib/galera.sh - MariaDB Galera on this node: config, start (bootstrap or join), state, recovery.
+# Sourced by setup/phase1_database_setup.sh, utils/galera_auto_recover.sh and the orchestrator.
+# Every SQL call uses the local unix socket as root (Debian's root@localhost is unix_socket-authenticated),
+# so no password is ever needed for administration, and none ever reaches a command line.
+
+GALERA_CNF="$(path::of /etc/mysql/mariadb.conf.d/60-galera.cnf)"
+GALERA_SST_CNF="$(path::of /etc/mysql/mariadb.conf.d/61-galera-sst.cnf)"
+GALERA_DATADIR="$(path::of /var/lib/mysql)"
+GALERA_LOG_DIR="$(path::of /var/log/mysql)"
+# Seconds a joiner may take to reach Synced (a large SST can take long; the caller can raise it).
+GALERA_SYNC_TIMEOUT="${GALERA_SYNC_TIMEOUT:-900}"
+# The Debian init script gives up after 30 s by default - too short for an SST; it reads this variable.
+export MYSQLD_STARTUP_TIMEOUT="${MYSQLD_STARTUP_TIMEOUT:-600}"
+
+# galera::excluded_file: nodes removed from the database cluster (one IP per line), kept by node_remove.
+galera::excluded_file() {
+  printf '%s\n' "$(path::of "$STATE_DIR")/galera_excluded"
+}
+
+# galera::member_ips: the configured nodes that belong to the database cluster, highest priority first.
+galera::member_ips() {
+  local ip file
+  file="$(galera::excluded_file)"
+  # shellcheck disable=SC2153 # NODE_IPS comes from config.sh
+  for ip in "${NODE_IPS[@]}"; do
+    if [[ -f $file ]] && grep -qxF -- "$ip" "$file"; then continue; fi
+    printf '%s\n' "$ip"
+  done
+}
+
+# galera::cluster_address: "A:4567,B:4567,..." of every member (what follows gcomm://).
+galera::cluster_address() {
+  local ip out=""
+  while IFS= read -r ip; do
+    out+="${ip}:${DB_GALERA_PORT},"
+  done < <(galera::member_ips)
+  printf '%s\n' "${out%,}"
+}
+
+# galera::render_cnf: this node's galera.cnf (needs SELF_IP and SELF_HOSTNAME).
+galera::render_cnf() {
+  # shellcheck disable=SC2034 # NODE_IP, NODE_NAME, CLUSTER_ADDRESS are read by tpl::render by name
+  local NODE_IP=$SELF_IP NODE_NAME=$SELF_HOSTNAME CLUSTER_ADDRESS
+  # shellcheck disable=SC2034
+  CLUSTER_ADDRESS="$(galera::cluster_address)"
+  tpl::render "$(tpl::path galera.cnf)" NODE_IP NODE_NAME CLUSTER_ADDRESS
+}
+
+# galera::write_config: galera.cnf, the SST credentials file (mariabackup only) and the log folder.
+galera::write_config() {
+  local content
+  run::mkdir "$GALERA_LOG_DIR" 2750 mysql:adm
+  content="$(galera::render_cnf)"
+  run::write_file "$GALERA_CNF" 0644 <<< "$content"
+  # shellcheck disable=SC2034 # read by the phase script
+  GALERA_CNF_CHANGED=$RUN_CHANGED
+  if [[ $DB_SST_METHOD == mariabackup ]]; then
+    local pw
+    pw="$(secrets::get "$DB_SST_PASSWORD_SECRET")"
+    # 0640 root:mysql: the server and the SST script (running as mysql) read it; nobody else can.
+    content="$(printf '# SST credentials (from the secrets file). Written by hpc-cluster-kit; readable by root and mysql only.\n[mysqld]\nwsrep_sst_auth=%s:%s' \
+      "$DB_SST_USER" "$pw")"
+    SECRET_CONTENT=1 run::write_file "$GALERA_SST_CNF" 0640 root:mysql <<< "$content"
+    # shellcheck disable=SC2034
+    if (( RUN_CHANGED )); then GALERA_CNF_CHANGED=1; fi
+  fi
+  return 0
+}
+
+# galera::sql SQL: run SQL locally, tab-separated rows without headers.
+galera::sql() {
+  mariadb --protocol=socket -uroot -N -B -e "$1"
+}
+
+# galera::sql_stdin: run the SQL on stdin (used for statements that hold a secret).
+galera::sql_stdin() {
+  mariadb --protocol=socket -uroot -N -B
+}
+
+# galera::alive: the local server answers.
+galera::alive() {
+  mariadb-admin --protocol=socket -uroot ping >/dev/null 2>&1
+}
+
+# galera::status NAME: a global status value (empty when the server does not answer).
+galera::status() {
+  galera::sql "SHOW GLOBAL STATUS LIKE '$1'" 2>/dev/null | awk -F'\t' '{ print $2 }'
+}
+
+# galera::is_synced_primary [SIZE]: Primary, ready, Synced (and of SIZE members when given).
+galera::is_synced_primary() {
+  local rows status ready state size
+  rows="$(galera::sql "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_cluster_status','wsrep_ready','wsrep_local_state_comment','wsrep_cluster_size')" 2>/dev/null)" || return 1
+  status="$(awk -F'\t' '$1=="wsrep_cluster_status"{print $2}' <<< "$rows")"
+  ready="$(awk -F'\t' '$1=="wsrep_ready"{print $2}' <<< "$rows")"
+  state="$(awk -F'\t' '$1=="wsrep_local_state_comment"{print $2}' <<< "$rows")"
+  size="$(awk -F'\t' '$1=="wsrep_cluster_size"{print $2}' <<< "$rows")"
+  [[ $status == Primary && $ready == ON && $state == Synced ]] || return 1
+  [[ -z ${1:-} || $size == "$1" ]]
+}
+
+# galera::grastate FIELD: uuid, seqno or safe_to_bootstrap from grastate.dat (empty when absent).
+galera::grastate() {
+  local file
+  file="$GALERA_DATADIR/grastate.dat"
+  [[ -r $file ]] || return 0
+  awk -v k="$1:" '$1==k { print $2; exit }' "$file"
+}
+
+# galera::recover_position: "uuid:seqno" of the local data, the server being stopped.
+# grastate.dat holds it after a clean shutdown; after a crash its seqno is -1 and InnoDB must be asked
+# (mariadbd --wsrep-recover reads the datadir and exits at once).
+galera::recover_position() {
+  local uuid seqno log out
+  uuid="$(galera::grastate uuid)"
+  seqno="$(galera::grastate seqno)"
+  if [[ -n $uuid && -n $seqno && $seqno != -1 ]]; then
+    printf '%s:%s\n' "$uuid" "$seqno"
+    return 0
+  fi
+  # The server runs as mysql: its log must be in a folder mysql can write (not a root-only temp dir).
+  log="$GALERA_LOG_DIR/wsrep-recover.log"
+  mkdir -p "$GALERA_LOG_DIR"
+  : > "$log"
+  chown mysql "$log" 2>/dev/null || true
+  mariadbd --user=mysql --wsrep-recover --log-error="$log" >/dev/null 2>&1 || true
+  out="$(sed -n 's/.*Recovered position: *\([0-9a-f-]*:-\{0,1\}[0-9]*\).*/\1/p' "$log" | tail -n 1)"
+  # -1 means "not known": callers must never rank such a node as if it were the least advanced.
+  [[ -n $out ]] || out="${uuid:-00000000-0000-0000-0000-000000000000}:-1"
+  printf '%s\n' "$out"
+}
+
+# galera::set_safe_to_bootstrap: mark this node's data as the one to start the cluster from.
+galera::set_safe_to_bootstrap() {
+  local file="$GALERA_DATADIR/grastate.dat"
+  [[ -f $file ]] || return 0
+  run::cmd sed -i 's/^safe_to_bootstrap: *0/safe_to_bootstrap: 1/' "$file"
+}
+
+# galera::start bootstrap|join: start the server; a bootstrap passes --wsrep-new-cluster this once.
+galera::start() {
+  local how=$1
+  galera::alive && return 0
+  case "$(svc::init_system)" in
+    systemd)
+      if [[ $how == bootstrap ]]; then run::cmd svc::detached galera_new_cluster; else run::cmd systemctl start mariadb; fi
+      ;;
+    *)
+      local script action=start
+      script="$(path::of /etc/init.d/mariadb)"
+      [[ $how == bootstrap ]] && action=bootstrap
+      if run::is_dry; then run::cmd "$script" "$action"; return 0; fi
+      log::to_file CMD "$script $action"
+      # The init script gives up after MYSQLD_STARTUP_TIMEOUT while an SST may still run, and its
+      # answer goes to syslog: the caller waits for Synced with its own deadline instead.
+      svc::detached "$script" "$action" >/dev/null 2>&1 || true
+      ;;
+  esac
+}
+
+# galera::stop: a clean shutdown (grastate.dat then holds the position).
+galera::stop() {
+  galera::alive || return 0
+  svc::stop mariadb >/dev/null 2>&1 || true
+  run::is_dry && return 0
+  run::wait_until 120 "MariaDB to stop" galera::_stopped
+}
+
+galera::_stopped() {
+  ! galera::alive && ! pgrep -x mariadbd >/dev/null 2>&1
+}
+
+# galera::wait_synced TIMEOUT [SIZE]: wait until this node is Synced in a Primary component.
+galera::wait_synced() {
+  local timeout=$1 size=${2:-}
+  run::is_dry && return 0
+  run::wait_until "$timeout" "this node to be Synced in a Primary component${size:+ of $size}" galera::is_synced_primary "$size"
+}
+
+# galera::error_log_tail: the last lines of the server's error log, for failure messages.
+galera::error_log_tail() {
+  tail -n "${1:-15}" "$GALERA_LOG_DIR/error.log" 2>/dev/null | sed 's/^/    /' >&2 || true
+}
+
+# galera::sql_quote VALUE: VALUE as an SQL string literal ('...' with \ and ' escaped).
+galera::sql_quote() {
+  local v=${1//\\/\\\\}
+  v=${v//\'/\\\'}
+  printf "'%s'" "$v"
+}
+
+# galera::ensure_databases: the databases and users of the config, with passwords from the secrets.
+# Creates only what is missing, so a rerun changes nothing (a password change is not applied here).
+galera::ensure_databases() {
+  local i name user secret pw created=0
+  for i in "${!DB_NAMES[@]}"; do
+    name=${DB_NAMES[i]} user=${DB_USERS[i]} secret=${DB_PASSWORD_SECRETS[i]}
+    if ! run::is_dry && [[ -n "$(galera::sql "SHOW DATABASES LIKE '$name'")" ]] \
+        && [[ -n "$(galera::sql "SELECT 1 FROM mysql.user WHERE User='$user' AND Host='%'")" ]]; then
+      log::to_file INFO "database $name and user $user exist"
+      continue
+    fi
+    if run::is_dry; then
+      # shellcheck disable=SC2016 # the backquotes are SQL identifier quotes
+      printf '[dryrun] would run SQL: CREATE DATABASE IF NOT EXISTS `%s`; CREATE USER IF NOT EXISTS %s@%s IDENTIFIED BY <secret:%s>; GRANT ALL ON `%s`.* TO %s@%s\n' \
+        "$name" "$user" "'%'" "$secret" "$name" "$user" "'%'"
+      created=1
+      continue
+    fi
+    pw="$(secrets::get "$secret")"
+    # shellcheck disable=SC2016 # the backquotes are SQL identifier quotes
+    printf 'CREATE DATABASE IF NOT EXISTS `%s`;\nCREATE USER IF NOT EXISTS %s@%s IDENTIFIED BY %s;\nGRANT ALL PRIVILEGES ON `%s`.* TO %s@%s;\n' \
+      "$name" "'$user'" "'%'" "$(galera::sql_quote "$pw")" "$name" "'$user'" "'%'" | galera::sql_stdin
+    log::info "created database $name and user $user"
+    created=1
+  done
+  if [[ $DB_SST_METHOD == mariabackup ]]; then galera::ensure_sst_user && created=1; fi
+  (( created )) || log::info "databases and users already in place (${DB_NAMES[*]:-none configured})"
+  return 0
+}
+
+# galera::ensure_sst_user: the mariabackup SST user (localhost only); returns 1 when it existed.
+galera::ensure_sst_user() {
+  if ! run::is_dry && [[ -n "$(galera::sql "SELECT 1 FROM mysql.user WHERE User='$DB_SST_USER' AND Host='localhost'")" ]]; then
+    return 1
+  fi
+  if run::is_dry; then
+    printf '[dryrun] would run SQL: CREATE USER %s@localhost IDENTIFIED BY <secret:%s>; GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR, REPLICA MONITOR ON *.*\n' \
+      "$DB_SST_USER" "$DB_SST_PASSWORD_SECRET"
+    return 0
+  fi
+  local pw
+  pw="$(secrets::get "$DB_SST_PASSWORD_SECRET")"
+  printf "CREATE USER IF NOT EXISTS '%s'@'localhost' IDENTIFIED BY %s;\nGRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR, REPLICA MONITOR ON *.* TO '%s'@'localhost';\n" \
+    "$DB_SST_USER" "$(galera::sql_quote "$pw")" "$DB_SST_USER" | galera::sql_stdin
+  log::info "created the SST user $DB_SST_USER@localhost"
+}
+
+# galera::probe_json: this node's database state as one JSON object (read by peers over SSH).
+galera::probe_json() {
+  local running=false rows="" cid
+  if galera::alive; then
+    running=true
+    rows="$(galera::sql "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_cluster_status','wsrep_cluster_size','wsrep_local_state_comment','wsrep_ready','wsrep_cluster_state_uuid','wsrep_last_committed','wsrep_incoming_addresses')" 2>/dev/null || true)"
+  fi
+  get() { awk -F'\t' -v k="$1" '$1==k{print $2}' <<< "$rows"; }
+  cid="$(cluster_id::get || true)"
+  printf '{"ip":%s,"hostname":%s,"running":%s,"cluster_status":%s,"cluster_size":%s,"local_state":%s,"ready":%s,' \
+    "$(json::str "$SELF_IP")" "$(json::str "$SELF_HOSTNAME")" "$running" \
+    "$(galera::_json_or_null "$(get wsrep_cluster_status)")" "$(json::num "$(get wsrep_cluster_size)")" \
+    "$(galera::_json_or_null "$(get wsrep_local_state_comment)")" "$(galera::_json_or_null "$(get wsrep_ready)")"
+  printf '"state_uuid":%s,"last_committed":%s,"incoming_addresses":%s,"grastate_uuid":%s,"grastate_seqno":%s,"safe_to_bootstrap":%s,"cluster_id":%s}\n' \
+    "$(galera::_json_or_null "$(get wsrep_cluster_state_uuid)")" "$(json::num "$(get wsrep_last_committed)")" \
+    "$(galera::_json_or_null "$(get wsrep_incoming_addresses)")" "$(galera::_json_or_null "$(galera::grastate uuid)")" \
+    "$(json::num "$(galera::grastate seqno)")" "$(json::num "$(galera::grastate safe_to_bootstrap)")" \
+    "$(galera::_json_or_null "$cid")"
+}
+
+galera::_json_or_null() {
+  if [[ -n $1 ]]; then json::str "$1"; else printf 'null'; fi
+}
+
+# galera::arbitrator_needed: two database members and no third voter - the pair cannot lose a node.
+galera::member_count() {
+  galera::member_ips | wc -l
+}
+
+# galera::ensure_arbitrator: with exactly two members, garbd on the configured arbitrator host (so the
+# survivor of a one-node failure keeps quorum), or a loud warning when none is configured.
+galera::ensure_arbitrator() {
+  (( $(galera::member_count) == 2 )) || return 0
+  if [[ -z $ARBITRATOR_IP ]]; then
+    log::warn "only two database nodes and no arbitrator: if either node fails or the link between them breaks, BOTH stop accepting writes (no quorum). Add cluster.arbitrator (a small third host running garbd) or a third node."
+    return 0
+  fi
+  if remote::run "$ARBITRATOR_IP" pgrep -x garbd >/dev/null 2>&1; then
+    log::info "garbd already runs on the arbitrator $ARBITRATOR_IP"
+    return 0
+  fi
+  log::info "starting garbd on the arbitrator $ARBITRATOR_IP so a two-node cluster keeps quorum"
+  run::cmd remote::run "$ARBITRATOR_IP" garbd --address "gcomm://$(galera::cluster_address)" --group "$DB_CLUSTER_NAME" \
+    --options "gmcast.listen_addr=tcp://${ARBITRATOR_IP}:${DB_GALERA_PORT}" --log /var/log/garbd.log --daemon
+}
