@@ -95,15 +95,7 @@ bkp_count() {
 
 # bkp_full_prepare CONFIG NODE...: toolkit generated from CONFIG, SSH mesh, toolkit and secrets on NODEs.
 bkp_full_prepare() {
-  local config=$1 out="$BATS_FILE_TMPDIR/tk" n
-  shift
-  toolkit_generate "$config" "$out"
-  lab ssh-mesh >/dev/null 2>&1
-  lab_push "$out/cluster" >/dev/null 2>&1
-  for n in "$@"; do
-    lab_exec "$n" sh -c 'mkdir -p /etc/hpc-cluster /data && umask 077 &&
-      printf "DB_SLURM_PASSWORD=slurm-secret-1\nDB_AUTH_PASSWORD=auth-secret-2\nREDIS_PASSWORD=redis-secret-3\n" > /etc/hpc-cluster/secrets.env'
-  done
+  toolkit_deploy "$@"
 }
 
 # bkp_synced nK SIZE: nK is Synced in a Primary component of SIZE nodes.

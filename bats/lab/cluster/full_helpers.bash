@@ -4,16 +4,7 @@ TK=/opt/hpc-dashboard/cluster
 
 # full_prepare CONFIG NODES...: generate the toolkit from CONFIG, mesh ssh, push, write secrets and /data.
 full_prepare() {
-  local config=$1 n out
-  shift
-  out="$BATS_FILE_TMPDIR/tk"
-  toolkit_generate "$config" "$out"
-  lab ssh-mesh >/dev/null 2>&1
-  lab_push "$out/cluster" >/dev/null 2>&1
-  for n in "$@"; do
-    lab_exec "$n" sh -c 'mkdir -p /etc/hpc-cluster /data && umask 077 &&
-      printf "DB_SLURM_PASSWORD=slurm-secret-1\nDB_AUTH_PASSWORD=auth-secret-2\nREDIS_PASSWORD=redis-secret-3\n" > /etc/hpc-cluster/secrets.env'
-  done
+  toolkit_deploy "$@"
 }
 
 # wsrep nK NAME: a wsrep status value on nK.

@@ -3,16 +3,8 @@ TK=/opt/hpc-dashboard/cluster
 
 # gal_prepare CONFIG NODES...: generate the toolkit from CONFIG, push it, write secrets and /data.
 gal_prepare() {
-  local config=$1 n out
-  shift
-  out="$BATS_FILE_TMPDIR/tk"
-  toolkit_generate "$config" "$out"
-  lab ssh-mesh >/dev/null 2>&1
-  lab_push "$out/cluster" >/dev/null 2>&1
-  for n in "$@"; do
-    lab_exec "$n" sh -c 'mkdir -p /etc/hpc-cluster /data && umask 077 &&
-      printf "DB_SLURM_PASSWORD=slurm-secret-1\nDB_AUTH_PASSWORD=auth-se'"'"'cret\nREDIS_PASSWORD=redis-secret\n" > /etc/hpc-cluster/secrets.env'
-  done
+  # A quote in a password: the toolkit must carry it through SQL and config files intact.
+  LAB_SECRETS=$'DB_SLURM_PASSWORD=slurm-secret-1\nDB_AUTH_PASSWORD=auth-se\'cret\nREDIS_PASSWORD=redis-secret' toolkit_deploy "$@"
 }
 
 # sql nK SQL: run SQL as root on nK, reads synchronised with the cluster (wsrep_sync_wait=1).
