@@ -116,9 +116,14 @@ redis::node_line() {
 # redis::open_slots HOST PORT: true when any node reports a slot half-moved (migrating/importing),
 # which an interrupted rebalance leaves behind.
 redis::open_slots() {
-  local out
+  local out addr
   out="$(redis::cli "$1" "$2" CLUSTER NODES)" || return 1
-  grep -q -- '\[[0-9]*-[<>]-' <<< "$out"
+  # A node shows its half-moved slots only on its own "myself" line: ask every member, not just one.
+  while read -r addr; do
+    [[ -n $addr ]] || continue
+    grep -q -- '\[[0-9]*-[<>]-' <<< "$(redis::cli "${addr%:*}" "${addr##*:}" CLUSTER NODES 2>/dev/null || true)" && return 0
+  done < <(awk '$3 !~ /fail|handshake|noaddr/ { split($2, a, "@"); print a[1] }' <<< "$out")
+  return 1
 }
 
 # redis::wait_ping HOST PORT SECS: wait for the instance to answer.
