@@ -37,6 +37,8 @@ TARGET=""
 JSON=0
 # Rebalances and slot moves get this long; they move keys and may take minutes on a big data set.
 readonly REDIS_CLUSTER_TIMEOUT_MS=60000
+# How long a just-restarted member may keep its FAIL flag (2 x cluster-node-timeout, plus gossip).
+readonly REDIS_FAIL_CLEAR_WAIT_S=30
 
 # DRY_RUN and ASSUME_YES are read by lib/run.sh and lib/ui.sh; NODE_IPS comes from lib/config.sh.
 # shellcheck disable=SC2034,SC2153
@@ -168,21 +170,39 @@ cluster::self_member() {
   [[ -n $line && $line != *noaddr* && $line != *handshake* ]]
 }
 
-# cluster::preflight_members HOST: refuse to move slots while any member is unreachable or failing
-# (a rebalance is not transactional: it must not start half-blind).
-cluster::preflight_members() {
-  local host=$1 skip=${2:-} id addr flags bad=() nodes
-  nodes="$(redis::nodes "$host" "$REDIS_PORT")" \
-    || die "[ERROR RedisMembers]: $host:$REDIS_PORT stopped answering; refusing to move slots" "$EXIT_PREFLIGHT"
+# cluster::bad_members HOST [SKIP_IP]: print the members HOST sees as failing or that do not answer.
+cluster::bad_members() {
+  local host=$1 skip=${2:-} id addr flags nodes
+  nodes="$(redis::nodes "$host" "$REDIS_PORT")" || return 1
   while read -r id addr flags _; do
     [[ -n $addr && ${addr%:*} != "$skip" ]] || continue
     if [[ $flags == *fail* || $flags == *noaddr* ]] || ! redis::ping "${addr%:*}" "${addr#*:}"; then
-      bad+=("$addr")
+      printf '%s\n' "$addr"
     fi
   done <<< "$nodes"
-  if (( ${#bad[@]} )); then
-    die "[ERROR RedisMembers]: cluster member(s) unreachable or failing: ${bad[*]} - refusing to move slots (fix: bring them back, or remove them with --remove-node)" "$EXIT_PREFLIGHT"
+}
+
+# cluster::members_healthy HOST [SKIP_IP]: HOST answers and sees no failing member.
+cluster::members_healthy() {
+  local bad
+  bad="$(cluster::bad_members "$@")" && [[ -z $bad ]]
+}
+
+# cluster::preflight_members HOST [SKIP_IP]: refuse to move slots while any member is unreachable or
+# failing (a rebalance is not transactional: it must not start half-blind). A node that has just
+# restarted answers at once but keeps its FAIL flag in the others' view until gossip clears it (up
+# to twice cluster-node-timeout), so a real run waits for that before refusing.
+cluster::preflight_members() {
+  local host=$1 skip=${2:-} bad
+  if ! run::is_dry && ! cluster::members_healthy "$host" "$skip"; then
+    log::info "waiting up to ${REDIS_FAIL_CLEAR_WAIT_S}s for every Redis member to be reachable and not failing"
+    run::wait_until "$REDIS_FAIL_CLEAR_WAIT_S" "the Redis members' FAIL flags to clear" \
+      cluster::members_healthy "$host" "$skip" || true
   fi
+  bad="$(cluster::bad_members "$host" "$skip")" \
+    || die "[ERROR RedisMembers]: $host:$REDIS_PORT stopped answering; refusing to move slots" "$EXIT_PREFLIGHT"
+  [[ -z $bad ]] && return 0
+  die "[ERROR RedisMembers]: cluster member(s) unreachable or failing: $(tr '\n' ' ' <<< "$bad")- refusing to move slots (fix: bring them back, or remove them with --remove-node)" "$EXIT_PREFLIGHT"
 }
 
 # cluster::repair HOST: complete a slot move that an interrupted run left half-done.
