@@ -127,12 +127,9 @@ node3"
 }
 
 @test "backup_slurm and restore_slurm bring back a cancelled job; a damaged backup is refused" {
-  # Known intermittent (2 of 5 runs on a loaded machine): the controller on node1 sometimes comes back
-  # with the job CANCELLED although the restored state (written through node2's mount) has it pending.
-  # Suspected: GlusterFS write-behind/flush-behind lets node1's last state save land after the restore.
-  # Until that is fixed, CI runs it only with LAB_FLAKY=1; the restore of a queued job on a whole
-  # cluster is proven by bats/lab/backup/full_cluster.bats.
-  [[ ${LAB_FLAKY:-0} == 1 ]] || skip "intermittent: see the comment above (LAB_FLAKY=1 runs it)"
+  # Once intermittent (node1 came back with the job CANCELLED): the restore wrote through node2's
+  # mount while node1's GlusterFS client still served the state its own slurmctld saved at stop.
+  # restore_slurm.sh now fsyncs and waits until every member reads the restored files.
   local B=/opt/hpc-dashboard/cluster/backup
   run lab_exec n1 sbatch --parsable -H -J keep_me --wrap 'sleep 1'
   assert_success

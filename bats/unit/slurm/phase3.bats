@@ -167,3 +167,34 @@ up"
   assert_failure 5
   [[ ! -e $BATS_TEST_TMPDIR/bk ]]
 }
+
+# same_size_same_second: a Slurm state tree, backed up into bk/, then job_state rewritten with the
+# same size and mtime as the backup's copy (what slurmctld does to a job cancelled within a second).
+same_size_same_second() {
+  touch "$STUB_STATE/mounted"
+  ST="$ROOT_PREFIX/mnt/gluster/slurm/state"
+  mkdir -p "$ST" "$ROOT_PREFIX/mnt/gluster/config" "$ROOT_PREFIX/etc/munge"
+  echo 'JobState=PENDING__' > "$ST/job_state"
+  echo 'ClusterName=labslurm' > "$ROOT_PREFIX/mnt/gluster/slurm/config/slurm.conf"
+  printf '10.213.0.11 2\n' > "$ROOT_PREFIX/mnt/gluster/slurm/config/members"
+  echo key > "$ROOT_PREFIX/mnt/gluster/config/munge.key"
+  "$TK/backup/backup_slurm.sh" --dest "$BATS_TEST_TMPDIR/bk" >/dev/null
+  echo 'JobState=CANCELLED' > "$ST/job_state"
+  touch -r "$BATS_TEST_TMPDIR/bk/state/job_state" "$ST/job_state"
+}
+
+@test "backup_slurm into a reused DEST copies a state file rewritten with the same size and second" {
+  same_size_same_second
+  run "$TK/backup/backup_slurm.sh" --dest "$BATS_TEST_TMPDIR/bk"
+  assert_success
+  assert_equal "$(cat "$BATS_TEST_TMPDIR/bk/state/job_state")" 'JobState=CANCELLED'
+}
+
+@test "restore_slurm puts back a state file rewritten with the same size and second, and checks every member sees it" {
+  same_size_same_second
+  stub scontrol 'echo "Slurmctld(primary) at node1 is UP"'
+  run "$TK/backup/restore_slurm.sh" --src "$BATS_TEST_TMPDIR/bk" --yes
+  assert_success
+  assert_output --partial "every member sees the restored state"
+  assert_equal "$(cat "$ST/job_state")" 'JobState=PENDING__'
+}

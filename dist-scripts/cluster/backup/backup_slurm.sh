@@ -48,7 +48,9 @@ copy_state() {
   src="$(path::of "$SLURM_STATE_LOCATION")"
   run::mkdir "$DEST/state" 0700
   # --delete: DEST may be reused; -a keeps owners, modes and times (slurm 0700 matters on restore).
-  run::cmd rsync -a --delete -- "$src/" "$DEST/state/"
+  # --ignore-times: with DEST reused, a state file rewritten with the same size in the same second
+  # would pass rsync's size+mtime check and keep its old content.
+  run::cmd rsync -a --delete --ignore-times -- "$src/" "$DEST/state/"
 }
 
 copy_config() {

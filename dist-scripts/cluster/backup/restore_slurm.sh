@@ -20,6 +20,8 @@ source "$HPC_LIB_DIR/gluster.sh"
 source "$HPC_LIB_DIR/slurm.sh"
 
 SRC=""
+EXPECTED_STATE=""
+THEIR_STATE=""
 
 # shellcheck disable=SC2034 # DRY_RUN and ASSUME_YES are read by lib/run.sh and lib/ui.sh
 parse_args() {
@@ -51,6 +53,39 @@ preflight() {
   gluster::on_shared "$SLURM_STATE_LOCATION" || die "[ERROR StateSaveLocation]: $SLURM_STATE_LOCATION is not on the shared mount" "$EXIT_PREFLIGHT"
 }
 
+# One sha256 line per file under the directory \$1 (names relative, sorted): equal on two nodes when
+# both see the same state. One line without quotes of its own, so it travels over SSH as it is.
+readonly FINGERPRINT_CMD='cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum'
+
+# member_sees_state IP: the member's own mount of the shared storage shows the restored state.
+member_sees_state() {
+  THEIR_STATE="$(remote::run "$1" bash -c "$FINGERPRINT_CMD" _ "$(path::of "$SLURM_STATE_LOCATION")" < /dev/null 2>&1)" \
+    || return 1
+  [[ $THEIR_STATE == "$EXPECTED_STATE" ]]
+}
+
+# state_difference: the files whose content differs between the backup and a member's last view.
+state_difference() {
+  { diff <(printf '%s\n' "$EXPECTED_STATE") <(printf '%s\n' "$THEIR_STATE") || true; } \
+    | awk '/^[<>]/ { print $3 }' | LC_ALL=C sort -u | paste -sd' ' -
+}
+
+# wait_members_see_state: every member reads the restored files before any controller starts: a
+# controller that read other content (a client cache still serving its own last save, a file the
+# copy skipped) would save it over the restore. Checked, not assumed.
+wait_members_see_state() {
+  local ip
+  run::is_dry && return 0
+  EXPECTED_STATE="$(bash -c "$FINGERPRINT_CMD" _ "$SRC/state")"
+  while IFS= read -r ip; do
+    member_sees_state "$ip" && continue
+    log::info "$ip still shows other state files ($(state_difference)); waiting for its mount to catch up"
+    run::wait_until 60 "$ip to see the restored state on its mount" member_sees_state "$ip" \
+      || die "$ip does not see the restored Slurm state on $STORAGE_MOUNT_POINT (differs: $(state_difference)); Slurm stays stopped (fix: check the mount there, then rerun)"
+  done < <(slurm::members)
+  log::ok "every member sees the restored state"
+}
+
 # Every remote call reads /dev/null: ssh would otherwise swallow the rest of a member list read by a loop.
 stop_all_members() {
   local ip members=()
@@ -69,7 +104,10 @@ restore_files() {
   local state f
   state="$(path::of "$SLURM_STATE_LOCATION")"
   run::mkdir "$state" 0700 slurm:slurm
-  run::cmd rsync -a --delete -- "$SRC/state/" "$state/"
+  # --ignore-times: slurmctld rewrites a state file in place of the same size within the same second
+  # (a job cancelled just after the backup), and rsync's size+mtime check would keep the newer one.
+  # --fsync: the data is on the bricks before another member's slurmctld reads it.
+  run::cmd rsync -a --delete --ignore-times --fsync -- "$SRC/state/" "$state/"
   run::cmd chown -R slurm:slurm "$state"
   run::cmd chmod 0700 "$state"
   run::mkdir "$(slurm::conf_dir)" 0755
@@ -94,6 +132,7 @@ main() {
   # controller left running would take over and save its own jobs over the restored state.
   stop_all_members
   restore_files
+  wait_members_see_state
   log::phase start
   # Members after the restore, primary first so it reads the restored state before any backup does.
   local ip
