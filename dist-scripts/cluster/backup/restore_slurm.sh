@@ -55,6 +55,7 @@ preflight() {
 
 # One sha256 line per file under the directory \$1 (names relative, sorted): equal on two nodes when
 # both see the same state. One line without quotes of its own, so it travels over SSH as it is.
+# shellcheck disable=SC2016 # $1 is expanded by the bash -c that runs it
 readonly FINGERPRINT_CMD='cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum'
 
 # member_sees_state IP: the member's own mount of the shared storage shows the restored state.
