@@ -15,27 +15,14 @@
 set -Eeuo pipefail
 # shellcheck source=../lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
+# shellcheck source=../lib/service_backup.sh
+source "$HPC_LIB_DIR/service_backup.sh"
 # shellcheck source=../lib/backup.sh
 source "$HPC_LIB_DIR/backup.sh"
 
 DEST=""
 JSON=0
 DESYNCED=0
-
-# shellcheck disable=SC2034 # DRY_RUN and ASSUME_YES are read by lib/run.sh and lib/ui.sh
-parse_args() {
-  while (( $# )); do
-    case "$1" in
-      --dest) [[ $# -ge 2 ]] || lib::usage_error "--dest needs a directory"; DEST=$2; shift ;;
-      --json) JSON=1 ;;
-      --dry-run) DRY_RUN=1 ;;
-      -h|--help) lib::help; exit 0 ;;
-      *) lib::usage_error "unknown argument: $1" ;;
-    esac
-    shift
-  done
-  [[ -n $DEST ]] || lib::usage_error "--dest DIR is required"
-}
 
 # sql QUERY: one query through the local socket as root (Debian's unix_socket auth), tab-separated.
 sql() {
@@ -125,7 +112,8 @@ dump() {
 }
 
 main() {
-  parse_args "$@"
+  if lib::wants_help "$@"; then lib::help; exit 0; fi
+  service_backup::parse_backup_args "$@"
   log::phase mariadb-backup
   preflight
   dump

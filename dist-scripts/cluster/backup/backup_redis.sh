@@ -15,25 +15,13 @@
 set -Eeuo pipefail
 # shellcheck source=../lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
+# shellcheck source=../lib/service_backup.sh
+source "$HPC_LIB_DIR/service_backup.sh"
 # shellcheck source=../lib/redis.sh
 source "$HPC_LIB_DIR/redis.sh"
 
 DEST=""
 JSON=0
-
-# shellcheck disable=SC2034 # DRY_RUN is read by lib/run.sh
-parse_args() {
-  while (( $# )); do
-    case "$1" in
-      --dest) [[ $# -ge 2 ]] || lib::usage_error "--dest needs a directory"; DEST=$2; shift ;;
-      --json) JSON=1 ;;
-      --dry-run) DRY_RUN=1 ;;
-      *) lib::usage_error "unknown argument: $1" ;;
-    esac
-    shift
-  done
-  [[ -n $DEST ]] || lib::usage_error "--dest DIR is required"
-}
 
 # any_member: a configured node whose Redis answers (this node first).
 any_member() {
@@ -104,7 +92,7 @@ fetch() {
 
 main() {
   if lib::wants_help "$@"; then lib::help; exit 0; fi
-  parse_args "$@"
+  service_backup::parse_backup_args "$@"
   log::phase backup-redis
   SELF_IP=""
   if node::self_index >/dev/null 2>&1; then node::require_self; fi

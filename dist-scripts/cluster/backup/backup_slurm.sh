@@ -14,6 +14,8 @@
 set -Eeuo pipefail
 # shellcheck source=../lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
+# shellcheck source=../lib/service_backup.sh
+source "$HPC_LIB_DIR/service_backup.sh"
 # shellcheck source=../lib/gluster.sh
 source "$HPC_LIB_DIR/gluster.sh"
 # shellcheck source=../lib/slurm.sh
@@ -21,20 +23,6 @@ source "$HPC_LIB_DIR/slurm.sh"
 
 DEST=""
 JSON=0
-
-# shellcheck disable=SC2034 # DRY_RUN is read by lib/run.sh
-parse_args() {
-  while (( $# )); do
-    case "$1" in
-      --dest) [[ $# -ge 2 ]] || lib::usage_error "--dest needs a directory"; DEST=$2; shift ;;
-      --json) JSON=1 ;;
-      --dry-run) DRY_RUN=1 ;;
-      *) lib::usage_error "unknown argument: $1" ;;
-    esac
-    shift
-  done
-  [[ -n $DEST ]] || lib::usage_error "--dest DIR is required"
-}
 
 preflight() {
   log::phase preflight
@@ -88,7 +76,7 @@ report() {
 
 main() {
   if lib::wants_help "$@"; then lib::help; exit 0; fi
-  parse_args "$@"
+  service_backup::parse_backup_args "$@"
   preflight
   run::mkdir "$DEST" 0700
   copy_state

@@ -17,27 +17,13 @@
 set -Eeuo pipefail
 # shellcheck source=../lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
+# shellcheck source=../lib/service_backup.sh
+source "$HPC_LIB_DIR/service_backup.sh"
 
 SRC=""
 TEST=0
 SCRATCH=""
 SCRATCH_PID=""
-
-# shellcheck disable=SC2034 # DRY_RUN and ASSUME_YES are read by lib/run.sh and lib/ui.sh
-parse_args() {
-  while (( $# )); do
-    case "$1" in
-      --src) [[ $# -ge 2 ]] || lib::usage_error "--src needs a directory"; SRC=$2; shift ;;
-      --dry-run) DRY_RUN=1 ;;
-      --test) TEST=1 ;;
-      --yes|--force) ASSUME_YES=1 ;;
-      -h|--help) lib::help; exit 0 ;;
-      *) lib::usage_error "unknown argument: $1" ;;
-    esac
-    shift
-  done
-  [[ -n $SRC ]] || lib::usage_error "--src DIR is required"
-}
 
 sql() {
   mariadb --batch --skip-column-names -e "$1"
@@ -155,7 +141,8 @@ test_load() {
 }
 
 main() {
-  parse_args "$@"
+  if lib::wants_help "$@"; then lib::help; exit 0; fi
+  service_backup::parse_restore_args --test "$@"
   log::phase mariadb-restore
   if (( TEST )); then
     test_load

@@ -16,26 +16,14 @@
 set -Eeuo pipefail
 # shellcheck source=../lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
+# shellcheck source=../lib/service_backup.sh
+source "$HPC_LIB_DIR/service_backup.sh"
 # shellcheck source=../lib/redis.sh
 source "$HPC_LIB_DIR/redis.sh"
 
 SRC=""
 TEMP_PID=""
 TEMP_PORT=""
-
-# shellcheck disable=SC2034 # DRY_RUN and ASSUME_YES are read by lib/run.sh and lib/ui.sh
-parse_args() {
-  while (( $# )); do
-    case "$1" in
-      --src) [[ $# -ge 2 ]] || lib::usage_error "--src needs a directory"; SRC=$2; shift ;;
-      --dry-run) DRY_RUN=1 ;;
-      --yes|--force) ASSUME_YES=1 ;;
-      *) lib::usage_error "unknown argument: $1" ;;
-    esac
-    shift
-  done
-  [[ -n $SRC ]] || lib::usage_error "--src DIR is required"
-}
 
 verify_backup() {
   [[ -f $SRC/SHA256SUMS ]] || die "[ERROR RedisBackup]: $SRC/SHA256SUMS is missing: not a backup_redis.sh snapshot" "$EXIT_PREFLIGHT"
@@ -138,7 +126,7 @@ on_exit() {
 
 main() {
   if lib::wants_help "$@"; then lib::help; exit 0; fi
-  parse_args "$@"
+  service_backup::parse_restore_args "" "$@"
   log::phase restore-redis
   SELF_IP=""
   if node::self_index >/dev/null 2>&1; then node::require_self; fi

@@ -14,6 +14,8 @@
 set -Eeuo pipefail
 # shellcheck source=../lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
+# shellcheck source=../lib/service_backup.sh
+source "$HPC_LIB_DIR/service_backup.sh"
 # shellcheck source=../lib/gluster.sh
 source "$HPC_LIB_DIR/gluster.sh"
 # shellcheck source=../lib/slurm.sh
@@ -22,20 +24,6 @@ source "$HPC_LIB_DIR/slurm.sh"
 SRC=""
 EXPECTED_STATE=""
 THEIR_STATE=""
-
-# shellcheck disable=SC2034 # DRY_RUN and ASSUME_YES are read by lib/run.sh and lib/ui.sh
-parse_args() {
-  while (( $# )); do
-    case "$1" in
-      --src) [[ $# -ge 2 ]] || lib::usage_error "--src needs a directory"; SRC=$2; shift ;;
-      --dry-run) DRY_RUN=1 ;;
-      --yes|--force) ASSUME_YES=1 ;;
-      *) lib::usage_error "unknown argument: $1" ;;
-    esac
-    shift
-  done
-  [[ -n $SRC ]] || lib::usage_error "--src DIR is required"
-}
 
 verify_backup() {
   log::phase verify-backup
@@ -122,7 +110,7 @@ restore_files() {
 
 main() {
   if lib::wants_help "$@"; then lib::help; exit 0; fi
-  parse_args "$@"
+  service_backup::parse_restore_args "" "$@"
   verify_backup
   preflight
   lock::acquire slurm-restore

@@ -203,6 +203,24 @@ orch::phase_script() {
   esac
 }
 
+# orch::parse_member_args ARGS...: the command line of node_add.sh and node_remove.sh,
+# --service SERVICE NODE_IP [--dry-run] [--yes]. Sets SERVICE (the orchestrator's name), TARGET and
+# PASS (the flags handed on to the phase script); exit 2 on a usage error.
+orch::parse_member_args() {
+  while (( $# )); do
+    case "$1" in
+      --service) [[ $# -ge 2 ]] || lib::usage_error "--service needs a name"; SERVICE=$2; shift ;;
+      --dry-run) PASS+=(--dry-run) ;;
+      --yes|--force) PASS+=(--yes) ;;
+      -*) lib::usage_error "unknown argument: $1" ;;
+      *) [[ -z $TARGET ]] || lib::usage_error "one NODE_IP only"; TARGET=$1 ;;
+    esac
+    shift
+  done
+  [[ -n $SERVICE && -n $TARGET ]] || lib::usage_error "need --service SERVICE and NODE_IP"
+  SERVICE="$(orch::service_name "$SERVICE")" || lib::usage_error "unknown service '$SERVICE'"
+}
+
 # orch::service_name NAME: the orchestrator's service name for a user-facing one (mariadb -> database).
 orch::service_name() {
   case "$1" in

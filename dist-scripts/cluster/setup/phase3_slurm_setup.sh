@@ -58,14 +58,7 @@ parse_args() {
     shift
   done
   [[ -n $MODE ]] || lib::usage_error "say what to do: --bootstrap, --join --peer IP, --standalone, --status, --add-node IP, --remove-node IP or --reconfigure"
-  if [[ $MODE == join && -z $PEER_IP ]]; then lib::usage_error "--join needs --peer IP (a live member)"; fi
-  if [[ $MODE == add-node || $MODE == remove-node ]]; then
-    [[ -n $TARGET_IP ]] || lib::usage_error "--$MODE needs the node's IP"
-    node::index_of "$TARGET_IP" >/dev/null || lib::usage_error "$TARGET_IP is not a node of cluster_config.yaml (${NODE_IPS[*]})"
-  fi
-  if [[ -n $PEER_IP ]] && ! node::index_of "$PEER_IP" >/dev/null; then
-    lib::usage_error "--peer $PEER_IP is not a node of cluster_config.yaml (${NODE_IPS[*]})"
-  fi
+  node::check_mode_args "$MODE" "$PEER_IP" "$TARGET_IP"
 }
 
 set_mode() {

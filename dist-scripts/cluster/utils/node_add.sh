@@ -19,18 +19,7 @@ source "$HPC_LIB_DIR/galera.sh"
 SERVICE="" TARGET="" PASS=()
 
 parse_args() {
-  while (( $# )); do
-    case "$1" in
-      --service) [[ $# -ge 2 ]] || lib::usage_error "--service needs a name"; SERVICE=$2; shift ;;
-      --dry-run) PASS+=(--dry-run) ;;
-      --yes|--force) PASS+=(--yes) ;;
-      -*) lib::usage_error "unknown argument: $1" ;;
-      *) [[ -z $TARGET ]] || lib::usage_error "one NODE_IP only"; TARGET=$1 ;;
-    esac
-    shift
-  done
-  [[ -n $SERVICE && -n $TARGET ]] || lib::usage_error "need --service SERVICE and NODE_IP"
-  SERVICE="$(orch::service_name "$SERVICE")" || lib::usage_error "unknown service '$SERVICE'"
+  orch::parse_member_args "$@"
   node::index_of "$TARGET" >/dev/null \
     || die "$TARGET is not in cluster_config.yaml: add it there, regenerate the toolkit and copy it to every node first" "$EXIT_USAGE"
 }
