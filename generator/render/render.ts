@@ -22,6 +22,23 @@ function handlebars(partials: Record<string, string>): typeof Handlebars {
   return hb;
 }
 
+/**
+ * Script sources under templates/scripts/ are plain bash (so editors, shellcheck and `duplicates` read
+ * the real thing); the renderer adds the generated-file marker and the prelude (strict mode, source
+ * lib/common.sh) right after the header comment: the leading comment lines, up to the first
+ * `# shellcheck` directive or code line.
+ */
+function withPrelude(path: string, body: string, hb: typeof Handlebars): string {
+  const depth = path.split("/").length - 2; // scripts/x.sh -> 0, scripts/setup/x.sh -> 1
+  const lib = depth === 0 ? "lib" : `${"../".repeat(depth)}lib`;
+  const prelude = hb.compile("{{> prelude}}", { noEscape: true, strict: true })({ lib });
+  const lines = body.split("\n");
+  if (!lines[0].startsWith("#!")) throw new Error(`${path}: a script source must start with a #! line`);
+  let at = 1;
+  while (at < lines.length && lines[at].startsWith("#") && !lines[at].startsWith("# shellcheck")) at += 1;
+  return [...lines.slice(0, at), prelude.replace(/\n$/, ""), ...lines.slice(at)].join("\n");
+}
+
 function modeFor(path: string): number {
   return path.endsWith(".sh") && !path.startsWith(`${ROOT}/lib/`) ? 0o755 : 0o644;
 }
@@ -39,7 +56,8 @@ export function renderToolkit(model: Model, templates = loadTemplates()): Output
     if (p.startsWith("partials/") || p.endsWith(".md")) continue;
     let out = p.replace(/^scripts\//, "").replace(/\.hbs$/, "");
     out = `${ROOT}/${out}`;
-    const content = p.endsWith(".hbs") ? hb.compile(body, { noEscape: true, strict: true })(context) : body;
+    let content = p.endsWith(".hbs") ? hb.compile(body, { noEscape: true, strict: true })(context) : body;
+    if (p.startsWith("scripts/")) content = withPrelude(p, content, hb);
     files.push({ path: out, content, mode: modeFor(out) });
   }
   files.push({ path: `${ROOT}/cluster_config.yaml`, content: model.configYaml, mode: 0o644 });

@@ -14,7 +14,6 @@
 # Internal (used by peers over SSH): --position, --recover-bootstrap, --exclude IP, --include IP, --leave.
 #
 # Exit codes: 0 ok, 1 error, 2 usage, 4 another run holds the lock, 6 refused for safety.
-{{> prelude lib="../lib"}}
 # shellcheck source=../lib/orchestrate.sh
 source "$HPC_LIB_DIR/orchestrate.sh"
 # shellcheck source=../lib/galera.sh

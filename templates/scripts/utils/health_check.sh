@@ -20,7 +20,6 @@
 #   --dry-run   print what --http --daemon/--stop would write and run
 #
 # Exit codes: 0 healthy (or the action succeeded), 1 a critical check failed / drained / error, 2 usage.
-{{> prelude lib="../lib"}}
 # shellcheck source=../lib/health.sh
 source "$HPC_LIB_DIR/health.sh"
 # shellcheck source=../lib/keepalived.sh

@@ -14,7 +14,6 @@
 #   --timeout S   discovery probe deadline (default: discovery.probe_timeout)
 #
 # Exit codes: 0 status printed, 1 could not tell (error), 2 usage.
-{{> prelude lib="../lib"}}
 # shellcheck source=../lib/discovery.sh
 source "$HPC_LIB_DIR/discovery.sh"
 

@@ -11,7 +11,6 @@
 # Part of the backup contract (docs/toolkit-conventions.md); restore with backup/restore_redis.sh.
 #
 # Exit codes: 0 ok, 1 error, 2 usage, 5 Redis not healthy.
-{{> prelude lib="../lib"}}
 # shellcheck source=../lib/service_backup.sh
 source "$HPC_LIB_DIR/service_backup.sh"
 # shellcheck source=../lib/redis.sh

@@ -12,7 +12,6 @@
 #   --from FILE   use a saved `auto_discovery.sh --json` report instead of probing
 #
 # Exit codes: 0 printed, 1 error, 2 usage.
-{{> prelude lib="../lib"}}
 # shellcheck source=../lib/discovery.sh
 source "$HPC_LIB_DIR/discovery.sh"
 

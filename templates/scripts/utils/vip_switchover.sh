@@ -15,7 +15,6 @@
 #
 # Exit codes: 0 moved, 1 did not move in time (nothing left changed), 2 usage, 4 locked,
 #             5 the VIP is not held by exactly one node, 6 refused (target unfit, single node).
-{{> prelude lib="../lib"}}
 # shellcheck source=../lib/keepalived.sh
 source "$HPC_LIB_DIR/keepalived.sh"
 

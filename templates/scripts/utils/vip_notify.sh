@@ -13,7 +13,6 @@
 # and a takeover of a controller that is already in control changes nothing.
 #
 # Exit codes: 0 ok, 2 usage.
-{{> prelude lib="../lib"}}
 # shellcheck source=../lib/keepalived.sh
 source "$HPC_LIB_DIR/keepalived.sh"
 

@@ -13,7 +13,6 @@
 # Nothing to do when a Primary component is running (start the stopped nodes with start_multi_complete.sh).
 #
 # Exit codes: 0 ok, 1 error, 2 usage, 4 another run holds the lock, 6 refused for safety.
-{{> prelude lib="../lib"}}
 # shellcheck source=../lib/orchestrate.sh
 source "$HPC_LIB_DIR/orchestrate.sh"
 # shellcheck source=../lib/galera.sh

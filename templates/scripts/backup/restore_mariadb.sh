@@ -13,7 +13,6 @@
 # network, no Galera) and prints each table's row count: proof the backup restores, touching nothing.
 #
 # Exit codes: 0 ok, 1 error, 2 usage, 5 MariaDB not answering / node not Synced, 6 dump missing.
-{{> prelude lib="../lib"}}
 # shellcheck source=../lib/service_backup.sh
 source "$HPC_LIB_DIR/service_backup.sh"
 

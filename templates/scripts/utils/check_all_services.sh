@@ -16,7 +16,6 @@
 #   --json        {"fit": true, "critical_failed": [...], "noncritical_failed": [...], "checks": [...]}
 #
 # Exit codes: 0 fit to hold the VIP, 1 unfit, 2 usage.
-{{> prelude lib="../lib"}}
 # shellcheck source=../lib/keepalived.sh
 source "$HPC_LIB_DIR/keepalived.sh"
 # shellcheck source=../lib/health.sh

@@ -25,7 +25,6 @@
 # Phases: preflight mode discovery configure services health info backup
 # Log: /var/log/cluster_setup.log (every phase script run from here writes to it as well).
 # Exit codes: 0 ok, 1 error, 2 usage, 4 another run holds the lock, 5 preflight failed, 6 refused for safety.
-{{> prelude lib="lib"}}
 # shellcheck source=lib/orchestrate.sh
 source "$HPC_LIB_DIR/orchestrate.sh"
 # shellcheck source=lib/galera.sh

@@ -7,7 +7,6 @@
 # The node must already be in cluster_config.yaml and have this toolkit (regenerate and copy it first).
 #
 # Exit codes: 0 ok, 1 error, 2 usage, 3 not implemented for that service yet, 6 refused for safety.
-{{> prelude lib="../lib"}}
 # shellcheck source=../lib/orchestrate.sh
 source "$HPC_LIB_DIR/orchestrate.sh"
 # shellcheck source=../lib/galera.sh

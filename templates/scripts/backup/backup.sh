@@ -18,7 +18,6 @@
 #   --json                   print the snapshot's metadata (without the file list) on stdout
 #
 # Exit codes: 0 ok, 1 error, 2 usage, 4 another backup or restore runs, 5 not enough disk space.
-{{> prelude lib="../lib"}}
 # shellcheck source=../lib/backup.sh
 source "$HPC_LIB_DIR/backup.sh"
 

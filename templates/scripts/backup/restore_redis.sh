@@ -12,7 +12,6 @@
 # Part of the backup contract (docs/toolkit-conventions.md).
 #
 # Exit codes: 0 ok, 1 error, 2 usage, 5 Redis not healthy or a checksum wrong, 6 not confirmed.
-{{> prelude lib="../lib"}}
 # shellcheck source=../lib/service_backup.sh
 source "$HPC_LIB_DIR/service_backup.sh"
 # shellcheck source=../lib/redis.sh

@@ -16,7 +16,6 @@
 #   --self-json   print only this node's own facts as JSON (what a peer's probe runs here over SSH)
 #
 # Exit codes: 0 report printed (whatever the nodes' state), 1 error, 2 usage.
-{{> prelude lib="../lib"}}
 # shellcheck source=../lib/discovery.sh
 source "$HPC_LIB_DIR/discovery.sh"
 

@@ -29,7 +29,6 @@
 # (check "vip") or utils/cluster_info.sh.
 #
 # Exit codes: 0 ok, 1 error, 2 usage, 4 locked, 5 preflight failed, 6 refused.
-{{> prelude lib="../lib"}}
 # shellcheck source=../lib/keepalived.sh
 source "$HPC_LIB_DIR/keepalived.sh"
 

@@ -17,7 +17,6 @@
 # Slurm needs a restart (not `scontrol reconfigure`) when controllers or nodes change; jobs survive it
 # because their state is saved on the shared storage and slurmd keeps running steps.
 # Exit codes: 0 ok, 1 error, 2 usage, 4 locked, 5 preflight failed, 6 refused for safety.
-{{> prelude lib="../lib"}}
 # shellcheck source=../lib/gluster.sh
 source "$HPC_LIB_DIR/gluster.sh"
 # shellcheck source=../lib/slurm.sh

@@ -9,7 +9,6 @@
 # Rerunning it on a member changes nothing and says so.
 #
 # Exit codes: 0 ok, 1 error, 2 usage, 4 another run holds the lock, 5 preflight failed, 6 refused for safety.
-{{> prelude lib="../lib"}}
 # shellcheck source=../lib/orchestrate.sh
 source "$HPC_LIB_DIR/orchestrate.sh"
 # shellcheck source=../lib/galera.sh

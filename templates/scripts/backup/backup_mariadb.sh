@@ -11,7 +11,6 @@
 # an incremental snapshot hard-links it. Part of the backup contract (docs/toolkit-conventions.md).
 #
 # Exit codes: 0 ok, 1 error, 2 usage, 5 MariaDB not answering, or this Galera node not Synced/Primary.
-{{> prelude lib="../lib"}}
 # shellcheck source=../lib/service_backup.sh
 source "$HPC_LIB_DIR/service_backup.sh"
 # shellcheck source=../lib/backup.sh

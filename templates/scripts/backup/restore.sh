@@ -32,7 +32,6 @@
 #
 # Exit codes: 0 ok, 1 error (rolled back), 2 usage, 4 another backup or restore runs,
 #             5 preflight failed, 6 refused (damaged/incomplete snapshot, other cluster, versions, not confirmed).
-{{> prelude lib="../lib"}}
 # shellcheck source=../lib/backup.sh
 source "$HPC_LIB_DIR/backup.sh"
 

@@ -10,7 +10,6 @@
 # backup contract (docs/toolkit-conventions.md).
 #
 # Exit codes: 0 ok, 1 error, 2 usage, 5 shared storage not mounted or no Slurm state here.
-{{> prelude lib="../lib"}}
 # shellcheck source=../lib/service_backup.sh
 source "$HPC_LIB_DIR/service_backup.sh"
 # shellcheck source=../lib/gluster.sh

@@ -14,7 +14,6 @@
 #               for Prometheus, node_exporter's textfile directory); --json for JSON
 #
 # Exit codes: 0 ok, 1 error, 2 usage, 4 a backup or restore is running, 6 refused (backups disabled).
-{{> prelude lib="../lib"}}
 # shellcheck source=../lib/backup.sh
 source "$HPC_LIB_DIR/backup.sh"
 

@@ -8,7 +8,6 @@
 # Afterwards remove the node from cluster_config.yaml and regenerate, so it is not added back.
 #
 # Exit codes: 0 ok, 1 error, 2 usage, 3 not implemented for that service yet, 6 refused for safety.
-{{> prelude lib="../lib"}}
 # shellcheck source=../lib/orchestrate.sh
 source "$HPC_LIB_DIR/orchestrate.sh"
 # shellcheck source=../lib/galera.sh

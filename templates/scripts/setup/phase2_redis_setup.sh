@@ -22,7 +22,6 @@
 # open slots are repaired with `redis-cli --cluster fix` before and after every slot move.
 #
 # Exit codes: 0 ok, 1 error, 2 usage, 4 locked, 5 preflight failed (a member unreachable), 6 refused.
-{{> prelude lib="../lib"}}
 # shellcheck source=../lib/redis.sh
 source "$HPC_LIB_DIR/redis.sh"
 

@@ -15,7 +15,6 @@
 #
 # Environment: STORAGE_HEAL_TIMEOUT (seconds to wait for heal, default 900).
 # Exit codes: 0 ok, 1 error, 2 usage, 4 locked, 5 preflight failed, 6 refused for safety.
-{{> prelude lib="../lib"}}
 # shellcheck source=../lib/gluster.sh
 source "$HPC_LIB_DIR/gluster.sh"
 

@@ -10,7 +10,6 @@
 # (docs/toolkit-conventions.md).
 #
 # Exit codes: 0 ok, 1 error, 2 usage, 5 shared storage not mounted, 6 backup damaged or refused.
-{{> prelude lib="../lib"}}
 # shellcheck source=../lib/service_backup.sh
 source "$HPC_LIB_DIR/service_backup.sh"
 # shellcheck source=../lib/gluster.sh
