@@ -2,6 +2,8 @@
 // Shape rules live here (one field, one rule); rules that relate several fields live in rules.ts.
 // Every object is strict, so a typo is an error and not a silently ignored key.
 import { z } from "zod";
+// The health check names come from the service registry (one list for the schema and the bash).
+import { HEALTH_CHECKS } from "../model/services.js";
 
 /** A `${VAR}` reference: the only form a secret may take in the config. */
 export const SECRET_REF = /^\$\{([A-Z][A-Z0-9_]*)\}$/;
@@ -83,7 +85,6 @@ const arbitrator = z
   .strict()
   .describe("A small third host (witness) that runs garbd and a Redis sentinel so a 2-node cluster survives losing one node.");
 
-const HEALTH_CHECKS = ["slurmctld", "slurmdbd", "mariadb", "redis", "glusterfs", "disk", "memory", "web"] as const;
 
 const vip = z
   .object({

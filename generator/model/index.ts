@@ -1,6 +1,7 @@
 // Everything computed from the config, so templates only print values and never compute.
 import type { ClusterConfig } from "../config/schema.js";
 import { SECRET_REF } from "../config/schema.js";
+import { buildServices, serviceShellVars, type Service } from "./services.js";
 
 export type ShellValue = string | number | boolean | Array<string | number>;
 
@@ -24,6 +25,8 @@ export interface Model {
   redisPasswordSecret: string;
   secretNames: Array<{ name: string; usedBy: string }>;
   shellVars: ShellVar[];
+  /** The service registry with the config applied (generator/model/services.ts). */
+  services: Service[];
   configYaml: string;
 }
 
@@ -143,6 +146,8 @@ export function buildModel(config: ClusterConfig, configYaml: string): Model {
     v("STATE_DIR", c.state_dir),
     v("SECRET_NAMES", secretNames.map((s) => s.name)),
   ];
+  const services = buildServices(c);
+  shellVars.push(...serviceShellVars(services));
 
   return {
     cluster: c,
@@ -157,6 +162,7 @@ export function buildModel(config: ClusterConfig, configYaml: string): Model {
     redisPasswordSecret: secretName(c.redis.password),
     secretNames,
     shellVars,
+    services,
     configYaml,
   };
 }
