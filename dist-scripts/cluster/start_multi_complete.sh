@@ -2,6 +2,7 @@
 # Usage: start_multi_complete.sh [--bootstrap | --join [--peer IP] | --standalone | --status]
 #                                [--force] [--yes] [--dry-run] [--only SERVICES]
 #                                [--ignore-preflight-errors=NAME,...] [--list-phases] [--phase NAME] [--skip-phases A,B]
+#                                [--list-services]
 # Summary: Build, join or run this server as part of the cluster, deciding safely from live evidence.
 #
 # Without a mode flag the mode is decided from what the peers say right now:
@@ -10,6 +11,9 @@
 #              the connection (host up, nothing listening), or this is the only configured node;
 #   refuse     otherwise (exit 6) - a timeout is not proof that a peer is down. The message says why and
 #              which flag overrides it. A node that was ever a member never bootstraps again on its own.
+# A join (--join, or auto mode deciding join) is refused (exit 6) when the peer it joins through runs
+# another toolkit version or another config (the sha256 of lib/config.sh): copy the same
+# dist-scripts/cluster/ to every node first.
 #
 #   --bootstrap     create a new cluster here (still joins instead if a peer already runs one)
 #   --join          join the running cluster (--peer IP: the member to join through)
@@ -18,7 +22,9 @@
 #   --force         allow --bootstrap on a node that was a member before (recovering a dead cluster)
 #   --yes           no Y/N prompt (needed when stdin is not a terminal)
 #   --dry-run       print every file (with content) and command; change nothing
-#   --only S,S      only these services: storage,database,cache,scheduler,web,vip
+#   --only S,S      only these services, run in dependency order (names: --list-services; the old names
+#                   cache, scheduler, mariadb, keepalived, glusterfs... still work)
+#   --list-services the service registry: name, old names, phase script, what it is
 #   --ignore-preflight-errors=NAME,...   run despite these failed checks (or 'all')
 #   --list-phases / --phase NAME / --skip-phases A,B   run the steps below selectively
 #
@@ -58,6 +64,7 @@ parse_args() {
       --ignore-preflight-errors=*) PREFLIGHT_IGNORE=${1#*=} ;;
       --ignore-preflight-errors) [[ $# -ge 2 ]] || lib::usage_error "$1 needs a list"; PREFLIGHT_IGNORE=$2; shift ;;
       --list-phases) printf '%s\n' "${PHASES[@]}"; exit 0 ;;
+      --list-services) list_services; exit 0 ;;
       --phase) [[ $# -ge 2 ]] || lib::usage_error "--phase needs a name"; ONLY_PHASE=$2; shift ;;
       --skip-phases) [[ $# -ge 2 ]] || lib::usage_error "--skip-phases needs a list"; SKIP_PHASES=$2; shift ;;
       *) lib::usage_error "unknown argument: $1" ;;
@@ -68,6 +75,15 @@ parse_args() {
     lib::usage_error "unknown phase '$ONLY_PHASE' (phases: ${PHASES[*]})"
   fi
   orch::select_services "$ONLY"
+}
+
+# list_services: the registry, one service a line, in the order the services run.
+list_services() {
+  local s
+  for s in "${SERVICES[@]}"; do
+    printf '%-9s %-34s %s (old names: %s)\n' "$s" "$(registry::get "$s" phase | sed 's/^$/(no phase script yet)/')" \
+      "$(registry::get "$s" description)" "$(registry::get "$s" aliases | sed 's/ /, /g')"
+  done
 }
 
 # ---- [1] preflight ---------------------------------------------------------------------------------
@@ -87,13 +103,13 @@ phase::mode() {
 
 # ---- [3] discovery ---------------------------------------------------------------------------------
 phase::discovery() {
-  local decision why ip reach reason running status size state cid
+  local decision why ip reach reason status size state cid mismatch
   if [[ $MODE == standalone ]]; then log::info "standalone: no peers to ask"; return 0; fi
   EVIDENCE="$(orch::evidence)"
-  while IFS='|' read -r ip reach reason running status size state cid _; do
+  while IFS=$'\x1f' read -r ip reach reason status size state cid; do
     [[ -n $ip ]] || continue
     log::info "peer $(node::hostname_of "$ip") ($ip): $reach${reason:+ ($reason)}${status:+, database $status/$state size $size}${cid:+, cluster $cid}"
-  done <<< "$EVIDENCE"
+  done < <(evidence::rows "$EVIDENCE" ip reach reason cluster_status cluster_size local_state cluster_id)
   decision="$(orch::decide "$EVIDENCE")"
   IFS='|' read -r AUTO_MODE AUTO_PEER why <<< "$decision"
   case "$MODE" in
@@ -115,7 +131,7 @@ phase::discovery() {
       if [[ $AUTO_MODE == member ]]; then MODE=member
       elif [[ $AUTO_MODE == join ]]; then [[ -n $PEER ]] || PEER=$AUTO_PEER
       elif [[ $why == *"cluster id mismatch"* ]]; then die "$why" "$EXIT_REFUSED"
-      else die "no configured peer reports a live Primary component to join (peers: $(orch::summary))" "$EXIT_ERROR"
+      else die "no configured peer reports a live Primary component to join (peers: $(evidence::summary "$EVIDENCE"))" "$EXIT_ERROR"
       fi
       ;;
   esac
@@ -124,15 +140,14 @@ phase::discovery() {
     PEER="$(orch::primary_peer "$EVIDENCE")"
   fi
   if [[ $MODE == join || $MODE == member ]]; then
-    PEER_CLUSTER_ID="$(awk -F'|' -v ip="$PEER" '$1==ip { print $8 }' <<< "$EVIDENCE")"
+    if ! mismatch="$(evidence::toolkit_check "$EVIDENCE" "$PEER")"; then
+      die "refusing to join: $mismatch" "$EXIT_REFUSED"
+    fi
+    PEER_CLUSTER_ID="$(evidence::get "$EVIDENCE" "$PEER" cluster_id)"
     if [[ -n $LOCAL_CLUSTER_ID && -n $PEER_CLUSTER_ID && $LOCAL_CLUSTER_ID != "$PEER_CLUSTER_ID" ]]; then
       die "cluster id mismatch: this node belongs to $LOCAL_CLUSTER_ID, $PEER runs $PEER_CLUSTER_ID (a node of another cluster or an old restore). Refusing to join." "$EXIT_REFUSED"
     fi
   fi
-}
-
-orch::summary() {
-  awk -F'|' '{ printf "%s%s=%s%s", (NR>1?", ":""), $1, $2, ($5!=""?"/"$5:"") }' <<< "$EVIDENCE"
 }
 
 # ---- [4] configure: confirm and settle the cluster identity -----------------------------------------

@@ -7,7 +7,9 @@
 # "Set up here" = the phase script left ${STATE_DIR}/services/NAME, or the daemon runs, or its config
 # files exist (so a node set up before the markers existed is still checked).
 
-readonly HEALTH_CHECKS_ALL=(mariadb redis glusterfs slurmctld slurmdbd web disk memory vip)
+# Every check: the registry's services' (SERVICE_HEALTH, in service order), then the node's own
+# (disk, memory) and the cluster-wide vip - HEALTH_CHECKS in lib/config.sh, the schema's list plus vip.
+readonly HEALTH_CHECKS_ALL=("${HEALTH_CHECKS[@]}")
 HEALTH_TIMEOUT="${HEALTH_TIMEOUT:-2}"
 
 # health::is_critical NAME: NAME is listed in health.critical_checks (web: or any critical web service).

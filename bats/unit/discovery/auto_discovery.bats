@@ -310,3 +310,29 @@ node() {  # INDEX FIELDS(jq): the fields of node INDEX as tab-separated text
   poll gone # within 5 s, far before the 20 s deadline
   wait "$group" || true
 }
+
+@test "every node reports its toolkit; a peer with another version or config is listed and warned about" {
+  local mine
+  mine="$(sha256sum "$TK/lib/config.sh" | cut -d' ' -f1)"
+  jq -c --arg h "$mine" '. + {toolkit: {version: "0.1.0", config_hash: $h}}' "$STUB/self.10.213.0.12.json" > "$STUB/x" && mv "$STUB/x" "$STUB/self.10.213.0.12.json"
+  jq -c '. + {toolkit: {version: "0.0.9", config_hash: "0123abcd"}}' "$STUB/self.10.213.0.13.json" > "$STUB/x" && mv "$STUB/x" "$STUB/self.10.213.0.13.json"
+  discover
+  assert_success
+  [[ "$(jq -r '[.toolkit.version, .toolkit.config_hash, .nodes[0].toolkit.config_hash] | @tsv' <<< "$output")" == "0.1.0	$mine	$mine" ]]
+  [[ "$(jq -c '.toolkit_mismatch' <<< "$output")" == '[{"ip":"10.213.0.13","hostname":"node3","version":"0.0.9","config_hash":"0123abcd"}]' ]]
+  [[ "$(jq -c '.toolkit_unknown' <<< "$output")" == '[]' ]]
+  run netns_run "$TK/discovery/auto_discovery.sh" --timeout 1
+  assert_output --partial "WARNING: node3 (10.213.0.13) runs hpc-cluster-kit 0.0.9 with config hash 0123abcd, this node 0.1.0 with $mine"
+}
+
+@test "--self-json: the services and objects are the registry's, with the toolkit's version and config hash" {
+  run "$TK/discovery/auto_discovery.sh" --self-json --timeout 1
+  assert_success
+  [[ "$(jq -r '.services | keys_unsorted | join(" ")' <<< "$output")" == "ssh glusterfs mariadb redis slurm web" ]]
+  jq -e 'has("galera") and has("redis") and has("glusterfs") and has("slurm") and has("web")' <<< "$output"
+  [[ "$(jq -r .toolkit.config_hash <<< "$output")" == "$(sha256sum "$TK/lib/config.sh" | cut -d' ' -f1)" ]]
+  # a node that did not answer carries the same keys, null
+  echo timeout > "$STUB/ssh.10.213.0.13"
+  discover
+  jq -e '.nodes[2] | has("galera") and .galera == null and .toolkit == null' <<< "$output"
+}

@@ -22,6 +22,14 @@ lib_run() {
     node::require_self; '"$1" _ "$TK"
 }
 
+# ev IP REACH [REASON] [RUNNING] [CLUSTER_STATUS] [CLUSTER_ID]: one evidence record (JSON), unset = null.
+ev() {
+  jq -cn --arg ip "$1" --arg reach "$2" --arg reason "${3:-}" --arg running "${4:-}" --arg status "${5:-}" --arg cid "${6:-}" \
+    'def n: if . == "" then null else . end;
+     {ip: $ip, reach: $reach, reason: ($reason | n), running: (if $running == "" then null else $running == "true" end),
+      cluster_status: ($status | n), cluster_size: null, local_state: null, cluster_id: ($cid | n), last_committed: null, toolkit: null}'
+}
+
 # decide EVIDENCE [LOCAL_CLUSTER_ID] [LOCAL_PRIMARY]: the auto-mode decision on node2.
 decide() {
   run bash -c 'source "$1/lib/common.sh"; source "$1/lib/orchestrate.sh"; node::require_self
@@ -29,7 +37,7 @@ decide() {
 }
 
 @test "decide: a peer reporting a live Primary means join through it" {
-  decide $'10.213.0.11|answered||true|Primary|2|Synced|abc|\n10.213.0.13|unknown|timeout||||||'
+  decide "$(ev 10.213.0.11 answered '' true Primary abc; ev 10.213.0.13 unknown timeout)"
   assert_output --regexp '^join\|10.213.0.11\|'
 }
 
@@ -39,40 +47,40 @@ decide() {
 }
 
 @test "decide: a timeout is not proof that a peer is down - refuse and name the override" {
-  decide $'10.213.0.11|answered||false||||\n10.213.0.13|unknown|timeout||||||'
+  decide "$(ev 10.213.0.11 answered '' false; ev 10.213.0.13 unknown timeout)"
   assert_output --partial "refuse||cannot tell whether 10.213.0.13 (timeout) is down"
   assert_output --partial "--bootstrap"
 }
 
 @test "decide: no route (what a partitioned node sees) is unknown too" {
-  decide $'10.213.0.11|unknown|no_route||||||\n10.213.0.13|unknown|no_route||||||'
+  decide "$(ev 10.213.0.11 unknown no_route; ev 10.213.0.13 unknown no_route)"
   assert_output --regexp '^refuse\|\|cannot tell'
 }
 
 @test "decide: a node that was a member never bootstraps again on its own" {
-  decide $'10.213.0.11|down|refused|false|||||\n10.213.0.13|down|refused|false|||||' 'cid-1'
+  decide "$(ev 10.213.0.11 down refused false; ev 10.213.0.13 down refused false)" 'cid-1'
   assert_output --partial "refuse||this node was a member of cluster cid-1"
   assert_output --partial "galera_auto_recover.sh"
 }
 
 @test "decide: peers that were members but run no Primary mean a cluster outage - refuse, point to recovery" {
-  decide $'10.213.0.11|answered||false||||cid-1|12\n10.213.0.13|down|refused|false|||||'
+  decide "$(ev 10.213.0.11 answered '' false '' cid-1; ev 10.213.0.13 down refused false)"
   assert_output --partial "10.213.0.11 was a member"
   assert_output --regexp '^refuse'
 }
 
 @test "decide: a reachable fresh node of higher priority bootstraps first, not us" {
-  decide $'10.213.0.11|answered||false|||||\n10.213.0.13|answered||false|||||'
+  decide "$(ev 10.213.0.11 answered '' false; ev 10.213.0.13 answered '' false)"
   assert_output --partial "refuse||10.213.0.11 has a higher priority"
 }
 
 @test "decide: bootstrap when every peer answered never-member or refused the connection" {
-  decide $'10.213.0.11|down|refused|false|||||\n10.213.0.13|answered||false|||||'
+  decide "$(ev 10.213.0.11 down refused false; ev 10.213.0.13 answered '' false)"
   assert_output --regexp '^bootstrap\|\|'
 }
 
 @test "decide: a Primary peer of another cluster id is refused with an explanation" {
-  decide $'10.213.0.11|answered||true|Primary|2|Synced|cid-other|' 'cid-mine'
+  decide "$(ev 10.213.0.11 answered '' true Primary cid-other)" 'cid-mine'
   assert_output --partial "refuse|10.213.0.11|cluster id mismatch: this node belongs to cid-mine but 10.213.0.11 runs cluster cid-other"
 }
 
@@ -239,24 +247,26 @@ discovery_report() {
   for r in '"status":"inactive","reason":"timeout"' '"status":"inactive","reason":"no_route"' \
            '"status":"inactive","reason":"auth_failed"' '"status":"unknown","reason":"malformed"'; do
     lib_run 'orch::evidence_from_discovery "$(cat)"' <<< "$(discovery_report "$r")"
-    assert_line --index 0 "10.213.0.11|answered||true|Primary|2|Synced|c1|7"
-    assert_line --index 1 --regexp '^10\.213\.0\.13\|unknown\|(timeout|no_route|auth_failed|malformed)\|'
+    assert_line --index 0 '{"ip":"10.213.0.11","reach":"answered","reason":null,"running":true,"cluster_status":"Primary","cluster_size":2,"local_state":"Synced","cluster_id":"c1","last_committed":7,"toolkit":null}'
+    assert_line --index 1 --regexp '^\{"ip":"10\.213\.0\.13","reach":"unknown","reason":"(timeout|no_route|auth_failed|malformed)",'
   done
   # a node missing from the report is unknown too
   lib_run 'orch::evidence_from_discovery "$(cat)"' <<< '{"nodes":[]}'
-  assert_output $'10.213.0.11|unknown|absent||||||\n10.213.0.13|unknown|absent||||||'
+  lib_run 'orch::evidence_from_discovery "$(cat)" | jq -r "[.ip, .reach, .reason] | join(\" \")"' <<< '{"nodes":[]}'
+  assert_output $'10.213.0.11 unknown absent\n10.213.0.13 unknown absent'
 }
 
 @test "evidence from discovery JSON: refused ssh is down only when the Galera port is refused too" {
   local report
   report="$(discovery_report '"status":"inactive","reason":"refused"')"
-  lib_run 'orch::tcp_refused() { return 0; }; orch::evidence_from_discovery "$(cat)"' <<< "$report"
-  assert_line --index 1 "10.213.0.13|down|refused|false|||||"
-  lib_run 'orch::tcp_refused() { return 1; }; orch::evidence_from_discovery "$(cat)"' <<< "$report"
-  assert_line --index 1 "10.213.0.13|unknown|refused||||||"
+  lib_run 'orch::tcp_refused() { return 0; }; orch::evidence_from_discovery "$(cat)" | jq -c "[.ip, .reach, .reason, .running]"' <<< "$report"
+  assert_line --index 1 '["10.213.0.13","down","refused",false]'
+  lib_run 'orch::tcp_refused() { return 1; }; orch::evidence_from_discovery "$(cat)" | jq -c "[.ip, .reach, .reason, .running]"' <<< "$report"
+  assert_line --index 1 '["10.213.0.13","unknown","refused",null]'
   # a fresh node that answered: not running, no cluster id -> never a member
   lib_run 'orch::evidence_from_discovery "$(cat)"' <<< "$(discovery_report '"status":"active","reason":null,"services":{"mariadb":false},"galera":null,"cluster_id":null')"
-  assert_line --index 1 "10.213.0.13|answered||false|||||"
+  lib_run 'orch::evidence_from_discovery "$(cat)" | jq -c "[.ip, .reach, .running, .cluster_id]"' <<< "$(discovery_report '"status":"active","reason":null,"services":{"mariadb":false},"galera":null,"cluster_id":null')"
+  assert_line --index 1 '["10.213.0.13","answered",false,null]'
 }
 
 @test "phase1 --bootstrap asks discovery (one run, a generous deadline) and refuses beside a Primary peer" {
@@ -290,4 +300,97 @@ STUB
   assert_equal "$status" 6
   assert_output --partial "refusing to bootstrap: 10.213.0.11 already runs a Primary component"
   assert_output --partial "--join --peer 10.213.0.11"
+}
+
+@test "the SSH fallback's record carries the same fields as discovery's: last_committed, not grastate's seqno" {
+  tk_with_discovery none
+  mkdir -p "$BATS_TEST_TMPDIR/bin"
+  cat > "$BATS_TEST_TMPDIR/bin/ssh" <<'STUB'
+#!/bin/sh
+case "$*" in
+  *10.213.0.11*) echo '{"ip":"10.213.0.11","running":true,"cluster_status":"Primary","cluster_size":2,"local_state":"Synced","cluster_id":"c1","last_committed":9,"grastate_seqno":-1,"toolkit":{"version":"0.1.0","config_hash":"h1"}}' ;;
+  *) echo "ssh: connect to host x port 22: No route to host" >&2; exit 255 ;;
+esac
+STUB
+  chmod +x "$BATS_TEST_TMPDIR/bin/ssh"
+  PATH="$BATS_TEST_TMPDIR/bin:$PATH" lib_run 'orch::evidence_ssh | jq -c "[.ip, .reach, .reason, .last_committed, .toolkit.config_hash]"'
+  assert_line --index 0 '["10.213.0.11","answered",null,9,"h1"]'
+  assert_line --index 1 '["10.213.0.13","unknown","no_route",null,null]'
+}
+
+@test "evidence readers go by field name: get, primary_peer (a preferred peer first), summary" {
+  local ev3
+  export ev3
+  ev3="$(ev 10.213.0.11 answered '' true Primary c1; ev 10.213.0.13 answered '' true Primary c1)"
+  lib_run 'evidence::get "$(cat)" 10.213.0.13 cluster_id; orch::primary_peer "$ev3"; orch::primary_peer "$ev3" 10.213.0.13; orch::primary_peer "$ev3" 10.213.0.99' <<< "$ev3"
+  assert_output $'c1\n10.213.0.11\n10.213.0.13\n10.213.0.11'
+  lib_run 'evidence::summary "$(cat)"' <<< "$(ev 10.213.0.11 answered '' true Primary; ev 10.213.0.13 unknown timeout)"
+  assert_output "10.213.0.11 answered (Primary), 10.213.0.13 unknown (timeout)"
+}
+
+# report_with_toolkit VERSION HASH: node1 a Primary member running that toolkit.
+report_with_toolkit() {
+  printf '{"total_nodes":3,"nodes":[
+    {"ip":"10.213.0.11","hostname":"node1","self":false,"status":"active","reason":null,"services":{"mariadb":true},
+     "galera":{"cluster_status":"Primary","cluster_size":2,"local_state":"Synced","last_committed":7},"cluster_id":"c1",
+     "toolkit":{"version":"%s","config_hash":"%s"}},
+    {"ip":"10.213.0.12","hostname":"node2","self":true,"status":"active","reason":null,"services":{"mariadb":false},"galera":null,"cluster_id":null},
+    {"ip":"10.213.0.13","hostname":"node3","self":false,"status":"inactive","reason":"timeout"}]}' "$1" "$2"
+}
+
+@test "a join through a peer running another config is refused (exit 6) naming both hashes and the fix" {
+  local mine
+  mine="$(sha256sum "$TK/lib/config.sh" | cut -d' ' -f1)"
+  tk_with_discovery "$(report_with_toolkit 0.1.0 0123abcd)"
+  stub_bin mariadb 1
+  stub_bin mariadb-admin 1
+  PATH="$BATS_TEST_TMPDIR/bin:$PATH" run "$TK/start_multi_complete.sh" --join --yes --phase discovery
+  assert_equal "$status" 6
+  assert_output --partial "refusing to join: 10.213.0.11 runs hpc-cluster-kit 0.1.0 with config hash 0123abcd, this node runs 0.1.0 with config hash $mine"
+  assert_output --partial "copy the same dist-scripts/cluster/ to"
+  # another version, same config: refused too
+  PATH="$BATS_TEST_TMPDIR/bin:$PATH" run "$TK/start_multi_complete.sh" --phase discovery --yes
+  assert_equal "$status" 6
+  assert_output --partial "refusing to join: 10.213.0.11 runs hpc-cluster-kit 0.1.0 with config hash 0123abcd"
+}
+
+@test "a join through a peer running the same toolkit and config goes ahead" {
+  local mine orig=$TK
+  mine="$(sha256sum "$TK/lib/config.sh" | cut -d' ' -f1)"
+  tk_with_discovery "$(report_with_toolkit 0.1.0 "$mine")"
+  # the copy has the same lib/config.sh, so the same hash
+  stub_bin mariadb 1
+  stub_bin mariadb-admin 1
+  PATH="$BATS_TEST_TMPDIR/bin:$PATH" run "$TK/start_multi_complete.sh" --join --yes --phase discovery
+  assert_success
+  refute_output --partial "refusing"
+  rm -rf "$BATS_TEST_TMPDIR/tk"
+  TK=$orig
+  tk_with_discovery "$(report_with_toolkit 0.0.9 "$mine")"
+  PATH="$BATS_TEST_TMPDIR/bin:$PATH" run "$TK/start_multi_complete.sh" --join --yes --phase discovery
+  assert_equal "$status" 6
+  assert_output --partial "runs hpc-cluster-kit 0.0.9"
+}
+
+@test "node_add/node_remove take the registry's names and the old ones; an unknown one lists them" {
+  run "$TK/utils/node_remove.sh" --service nosuch 10.213.0.13
+  assert_equal "$status" 2
+  assert_output --partial "unknown service 'nosuch' (services: storage,database,redis,slurm,web,vip"
+  for s in database mariadb galera redis cache slurm scheduler vip keepalived storage glusterfs; do
+    run "$TK/utils/node_remove.sh" --service "$s" 10.213.0.12
+    assert_equal "$status" 2
+    assert_output --partial "run node_remove.sh on a survivor"
+  done
+  run "$TK/utils/node_add.sh" --service web 10.213.0.13
+  assert_equal "$status" 2
+  assert_output --partial "web has no phase script in this toolkit"
+}
+
+@test "start_multi_complete.sh --list-services prints the registry; --only takes old names" {
+  run "$TK/start_multi_complete.sh" --list-services
+  assert_success
+  assert_line --index 0 --regexp '^storage +setup/phase0_storage_setup.sh '
+  assert_output --partial "(old names: cache, redis_rdb, phase2_redis_setup, phase2_redis)"
+  lib_run 'orch::select_services cache,scheduler,mariadb; echo "${ORCH_SERVICES[*]}"'
+  assert_output "database redis slurm"
 }

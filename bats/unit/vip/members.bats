@@ -265,11 +265,25 @@ unfit_here() {
   # shellcheck disable=SC2016 # expanded when the stub runs
   stub ssh 'for a in "$@"; do [[ $a == *@* ]] && ip=${a#*@}; done
     [[ " ${PEERS_DOWN:-} " == *" $ip "* ]] && exit 255
-    [[ " ${PEERS_FIT:-} " == *" $ip "* ]] && { echo "fit to hold the VIP"; exit 0; }
-    echo "unfit to hold the VIP; critical failed: mariadb"'
+    [[ " ${PEERS_FIT:-} " == *" $ip "* ]] && { echo "{\"fit\":true,\"summary\":\"fit to hold the VIP\"}"; exit 0; }
+    echo "{\"fit\":false,\"summary\":\"unfit to hold the VIP; critical failed: mariadb\",\"critical_failed\":[\"mariadb\"]}"'
 }
 
 CHECK() { "$VIP_TK/utils/check_all_services.sh" "$@"; }
+
+@test "the verdict is a JSON record peers read by field; a peer's text answer is unknown, never unfit" {
+  unfit_here FAULT
+  run CHECK --keepalived
+  run jq -r '[.fit, .summary, (.critical_failed | join(","))] | @tsv' "$ROOT_PREFIX/var/lib/hpc-cluster/vip_check_last"
+  assert_output "$(printf 'false\tunfit to hold the VIP; critical failed: mariadb\tmariadb')"
+  # an answer that is not a verdict record (an older toolkit's text) cannot count as unfit
+  # shellcheck disable=SC2016 # expanded when the stub runs
+  stub ssh 'echo "unfit to hold the VIP; critical failed: mariadb"'
+  rm -f "$(FLAG)" "$ROOT_PREFIX/var/lib/hpc-cluster/vip_last_resort_peers"
+  run CHECK --keepalived
+  assert_failure 1
+  [[ ! -e "$(FLAG)" ]]
+}
 FLAG() { printf '%s' "$ROOT_PREFIX/var/lib/hpc-cluster/vip_last_resort"; }
 
 @test "last resort: the top-priority node in FAULT passes when every other member answers unfit" {

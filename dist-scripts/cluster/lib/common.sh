@@ -28,6 +28,8 @@ HPC_TMP_ROOT="$(mktemp -d "${TMPDIR:-/tmp}/hpc-${HPC_TOOL}.XXXXXX")"
 source "$HPC_LIB_DIR/config.sh"
 # shellcheck source=registry.sh
 source "$HPC_LIB_DIR/registry.sh"
+# shellcheck source=toolkit.sh
+source "$HPC_LIB_DIR/toolkit.sh"
 # shellcheck source=log.sh
 source "$HPC_LIB_DIR/log.sh"
 # shellcheck source=run.sh

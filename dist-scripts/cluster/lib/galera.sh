@@ -250,11 +250,11 @@ galera::probe_json() {
     "$(json::str "$SELF_IP")" "$(json::str "$SELF_HOSTNAME")" "$running" \
     "$(galera::_json_or_null "$(get wsrep_cluster_status)")" "$(json::num "$(get wsrep_cluster_size)")" \
     "$(galera::_json_or_null "$(get wsrep_local_state_comment)")" "$(galera::_json_or_null "$(get wsrep_ready)")"
-  printf '"state_uuid":%s,"last_committed":%s,"incoming_addresses":%s,"grastate_uuid":%s,"grastate_seqno":%s,"safe_to_bootstrap":%s,"cluster_id":%s}\n' \
+  printf '"state_uuid":%s,"last_committed":%s,"incoming_addresses":%s,"grastate_uuid":%s,"grastate_seqno":%s,"safe_to_bootstrap":%s,"cluster_id":%s,"toolkit":%s}\n' \
     "$(galera::_json_or_null "$(get wsrep_cluster_state_uuid)")" "$(json::num "$(get wsrep_last_committed)")" \
     "$(galera::_json_or_null "$(get wsrep_incoming_addresses)")" "$(galera::_json_or_null "$(galera::grastate uuid)")" \
     "$(json::num "$(galera::grastate seqno)")" "$(json::num "$(galera::grastate safe_to_bootstrap)")" \
-    "$(galera::_json_or_null "$cid")"
+    "$(galera::_json_or_null "$cid")" "$(toolkit::json)"
 }
 
 galera::_json_or_null() {

@@ -5,6 +5,10 @@
 # Safety rules (docs/field-lessons): a peer counts as down only on positive evidence (it answered and
 # said so, or its host refused the connection); a timeout or "no route" is unknown, because that is
 # exactly what a partitioned node sees. When unsure we refuse (exit 6) and print the override.
+# Which services exist, their phase scripts, ports and packages: the registry (lib/registry.sh).
+
+# shellcheck source=evidence.sh
+source "$HPC_LIB_DIR/evidence.sh"
 
 # ---- cluster identity -------------------------------------------------------------------------------
 
@@ -136,15 +140,13 @@ orch::port_busy_by_other() {
   return 0
 }
 
-# orch::check_ports SERVICE: "[ERROR Port-N]" for each port of SERVICE held by a foreign process.
+# orch::check_ports SERVICE: "[ERROR Port-N]" for each port of SERVICE held by a foreign process
+# (a service whose daemons this toolkit does not start has no processes in the registry: not checked).
 orch::check_ports() {
   local service=$1 port procs=() ports=()
-  case "$service" in
-    database) ports=("$DB_PORT" "$DB_GALERA_PORT" "$DB_IST_PORT" "$DB_SST_PORT"); procs=(mariadbd rsync) ;;
-    cache) ports=("$REDIS_PORT"); procs=(redis-server) ;;
-    scheduler) ports=("$SLURM_SLURMCTLD_PORT" "$SLURM_SLURMD_PORT"); procs=(slurmctld slurmd) ;;
-    *) return 0 ;;
-  esac
+  read -r -a procs <<< "$(registry::get "$service" processes)"
+  (( ${#procs[@]} )) || return 0
+  read -r -a ports <<< "$(registry::get "$service" ports)"
   for port in "${ports[@]}"; do
     if orch::port_busy_by_other "$port" "${procs[@]}"; then
       PF_FAILED_PORTS+=("Port-$port:${PORT_HOLDER:-another process}:$service")
@@ -166,21 +168,17 @@ preflight::Ports() {
   return 1
 }
 
+# preflight::Packages: what the selected services need (the registry's "command=package" pairs; a
+# command may be an absolute path, e.g. Galera's provider library).
 preflight::Packages() {
-  local s missing=()
+  local s need what pkg missing=()
   for s in "${ORCH_SERVICES[@]}"; do
-    case "$s" in
-      database)
-        command -v mariadbd >/dev/null 2>&1 || [[ -x /usr/sbin/mariadbd ]] || missing+=(mariadb-server)
-        [[ -e /usr/lib/galera/libgalera_smm.so ]] || missing+=(galera-4)
-        [[ $DB_SST_METHOD != rsync ]] || command -v rsync >/dev/null 2>&1 || missing+=(rsync)
-        [[ $DB_SST_METHOD != mariabackup ]] || command -v mariabackup >/dev/null 2>&1 || missing+=(mariadb-backup)
-        ;;
-      cache) command -v redis-server >/dev/null 2>&1 || missing+=(redis-server) ;;
-      storage) [[ $STORAGE_TYPE != glusterfs ]] || command -v glusterd >/dev/null 2>&1 || missing+=(glusterfs-server) ;;
-      scheduler) command -v slurmctld >/dev/null 2>&1 || missing+=(slurmctld) ;;
-      vip) command -v keepalived >/dev/null 2>&1 || missing+=(keepalived) ;;
-    esac
+    for need in $(registry::get "$s" packages); do
+      what=${need%%=*} pkg=${need#*=}
+      if [[ $what == /* ]]; then [[ -e $what ]] && continue
+      else command -v "$what" >/dev/null 2>&1 || [[ -x /usr/sbin/$what ]] && continue; fi
+      [[ " ${missing[*]} " == *" $pkg "* ]] || missing+=("$pkg")
+    done
   done
   command -v jq >/dev/null 2>&1 || missing+=(jq)
   (( ${#missing[@]} )) || return 0
@@ -189,23 +187,15 @@ preflight::Packages() {
 }
 
 # ---- services and their phase scripts ---------------------------------------------------------------
-# Dependency order; "web" has no phase script in this toolkit yet (the portal's own start script).
-ORCH_ALL_SERVICES=(storage database cache scheduler web vip)
-
+# orch::phase_script SERVICE: its phase script, relative to the toolkit (empty when it has none yet).
 orch::phase_script() {
-  case "$1" in
-    storage) printf 'setup/phase0_storage_setup.sh\n' ;;
-    database) printf 'setup/phase1_database_setup.sh\n' ;;
-    cache) printf 'setup/phase2_redis_setup.sh\n' ;;
-    scheduler) printf 'setup/phase3_slurm_setup.sh\n' ;;
-    vip) printf 'setup/phase4_keepalived_setup.sh\n' ;;
-    web) printf 'start_complete.sh\n' ;;
-  esac
+  registry::get "$1" phase
 }
 
 # orch::parse_member_args ARGS...: the command line of node_add.sh and node_remove.sh,
-# --service SERVICE NODE_IP [--dry-run] [--yes]. Sets SERVICE (the orchestrator's name), TARGET and
-# PASS (the flags handed on to the phase script); exit 2 on a usage error.
+# --service SERVICE NODE_IP [--dry-run] [--yes]. Sets SERVICE (the registry's name; old names such as
+# mariadb or cache are accepted), TARGET and PASS (the flags handed on to the phase script); exit 2 on a
+# usage error.
 orch::parse_member_args() {
   while (( $# )); do
     case "$1" in
@@ -218,19 +208,10 @@ orch::parse_member_args() {
     shift
   done
   [[ -n $SERVICE && -n $TARGET ]] || lib::usage_error "need --service SERVICE and NODE_IP"
-  SERVICE="$(orch::service_name "$SERVICE")" || lib::usage_error "unknown service '$SERVICE'"
-}
-
-# orch::service_name NAME: the orchestrator's service name for a user-facing one (mariadb -> database).
-orch::service_name() {
-  case "$1" in
-    mariadb|galera|database) printf 'database\n' ;;
-    glusterfs|gluster|nfs|storage) printf 'storage\n' ;;
-    redis|cache) printf 'cache\n' ;;
-    slurm|scheduler) printf 'scheduler\n' ;;
-    keepalived|vip) printf 'vip\n' ;;
-    *) return 1 ;;
-  esac
+  local name
+  name="$(registry::canonical "$SERVICE" 2>&1)" || lib::usage_error "$name"
+  SERVICE=$name
+  [[ -n "$(orch::phase_script "$SERVICE")" ]] || lib::usage_error "$SERVICE has no phase script in this toolkit: nothing to add or remove"
 }
 
 # orch::live_member SERVICE [EXCLUDE_IP]: where membership changes of SERVICE run: this node when it is a
@@ -238,24 +219,19 @@ orch::service_name() {
 orch::live_member() {
   local peer
   if [[ $1 != database ]] || galera::is_synced_primary ""; then printf '%s\n' "$SELF_IP"; return 0; fi
-  peer="$(orch::evidence | awk -F'|' -v x="${2:-}" '$1!=x && $2=="answered" && $5=="Primary" { print $1; exit }')"
+  peer="$(orch::evidence | jq -rn --arg x "${2:-}" 'first(inputs | select(.ip != $x and .reach == "answered" and .cluster_status == "Primary") | .ip) // empty')"
   [[ -n $peer ]] || die "no live database member found (no configured node reports a Primary component)" "$EXIT_ERROR"
   printf '%s\n' "$peer"
 }
 
-# orch::select_services LIST: set ORCH_SERVICES from --only (comma list), in dependency order.
+# orch::select_services LIST: set ORCH_SERVICES from --only (comma list of names or old names), in
+# dependency order; every service when LIST is empty.
 orch::select_services() {
-  local only=$1 s ok
+  local out
   ORCH_SERVICES=()
-  if [[ -z $only ]]; then ORCH_SERVICES=("${ORCH_ALL_SERVICES[@]}"); return 0; fi
-  for s in ${only//,/ }; do
-    ok=0
-    [[ " ${ORCH_ALL_SERVICES[*]} " == *" $s "* ]] && ok=1
-    (( ok )) || lib::usage_error "unknown service '$s' in --only (known: ${ORCH_ALL_SERVICES[*]})"
-  done
-  for s in "${ORCH_ALL_SERVICES[@]}"; do
-    if [[ ",$only," == *",$s,"* ]]; then ORCH_SERVICES+=("$s"); fi
-  done
+  if [[ -z $1 ]]; then ORCH_SERVICES=("${SERVICES[@]}"); return 0; fi
+  out="$(registry::select "$1" 2>&1)" || lib::usage_error "--only: $out"
+  mapfile -t ORCH_SERVICES <<< "$out"
 }
 
 # orch::run_service SERVICE ARGS...: run the service's phase script. 0 done, 3 skipped (not built yet);
@@ -264,6 +240,10 @@ orch::run_service() {
   local service=$1 script rc=0 common=()
   shift
   script="$(orch::phase_script "$service")"
+  if [[ -z $script ]]; then
+    log::info "$service: skipped (no phase script in this toolkit yet)"
+    return 3
+  fi
   if [[ ! -x "$HPC_TOOLKIT_DIR/$script" ]]; then
     log::info "$service: skipped ($script is not part of this toolkit)"
     return 3
@@ -280,122 +260,7 @@ orch::run_service() {
   return "$rc"
 }
 
-# ---- evidence: what every peer says about the database cluster ---------------------------------------
-# One record per configured peer, '|'-separated (not tabs: read would merge empty tab fields):
-#   ip  reach(answered|down|unknown)  reason  running  cluster_status  cluster_size  local_state  cluster_id  seqno
-# Gathered by one run of discovery/auto_discovery.sh --json (every node probed in parallel under one
-# deadline); when that script is missing or prints no report, each peer's own toolkit is asked over SSH
-# (setup/phase1_database_setup.sh --status --json) instead. Either way the same rules turn answers into
-# evidence: only an answer, or a refused connection with the Galera port refused too, is positive.
-
-# Seconds the evidence may take: generous, a decision is not latency-sensitive and a loaded peer that
-# misses a short deadline would look "unknown" (safe, but it makes a join fail for nothing).
-ORCH_EVIDENCE_TIMEOUT="${ORCH_EVIDENCE_TIMEOUT:-}"
-
-orch::evidence_timeout() {
-  local t=${ORCH_EVIDENCE_TIMEOUT:-$(( DISCOVERY_PROBE_TIMEOUT * 3 ))}
-  (( t >= 6 )) || t=6
-  printf '%s\n' "$t"
-}
-
-# orch::evidence_from_discovery REPORT_JSON: the records of every configured peer, in priority order.
-# active -> answered; inactive because the connection was refused -> down, but only when the Galera
-# port is refused as well (sshd off does not mean MariaDB off); any other status or reason (timeout,
-# no_route, auth_failed, malformed, unknown, absent from the report) -> unknown.
-orch::evidence_from_discovery() {
-  local report=$1 ip rec reach reason
-  while IFS= read -r ip; do
-    rec="$(jq -r --arg ip "$ip" 'first(.nodes[]? | select(.ip == $ip and (.self | not))) |
-        [.ip, (if .status == "active" then "answered" elif .status == "inactive" and .reason == "refused" then "refused" else "unknown" end),
-         (if .status == "active" then "" else (.reason // .status // "unknown") end),
-         (if .status == "active" then ((.services.mariadb // false) | tostring) else "" end),
-         (.galera.cluster_status // ""), ((.galera.cluster_size // "") | tostring), (.galera.local_state // ""),
-         (if .status == "active" then (.cluster_id // "") else "" end), ((.galera.last_committed // "") | tostring)] | join("|")' \
-        <<< "$report" 2>/dev/null || true)"
-    IFS='|' read -r _ reach reason _ <<< "$rec"
-    case "$reach" in
-      answered) printf '%s\n' "$rec" ;;
-      refused)
-        if orch::tcp_refused "$ip" "$DB_GALERA_PORT"; then printf '%s|down|refused|false|||||\n' "$ip"
-        else printf '%s|unknown|refused||||||\n' "$ip"; fi ;;
-      unknown) printf '%s|unknown|%s||||||\n' "$ip" "${reason:-unknown}" ;;
-      *) printf '%s|unknown|absent||||||\n' "$ip" ;;
-    esac
-  done < <(node::peer_ips)
-}
-
-# orch::discovery_report: discovery's JSON report, or nothing (non-zero) when it gave none.
-orch::discovery_report() {
-  local script="$HPC_TOOLKIT_DIR/discovery/auto_discovery.sh" out
-  [[ -x $script ]] || return 1
-  out="$("$script" --json --timeout "$(orch::evidence_timeout)" 2>/dev/null </dev/null)" || return 1
-  jq -e '.nodes | type == "array"' >/dev/null 2>&1 <<< "$out" || return 1
-  printf '%s\n' "$out"
-}
-
-# orch::classify_ssh_error STDERR: timeout|refused|no_route|auth_failed|malformed.
-orch::classify_ssh_error() {
-  case "$1" in
-    *"timed out"*|*"Connection timed"*) printf 'timeout\n' ;;
-    *"Connection refused"*) printf 'refused\n' ;;
-    *"No route to host"*|*"Network is unreachable"*|*"Host is unreachable"*) printf 'no_route\n' ;;
-    *"Permission denied"*|*"Host key verification failed"*) printf 'auth_failed\n' ;;
-    *) printf 'malformed\n' ;;
-  esac
-}
-
-# orch::tcp_refused IP PORT: the host answered with a reset (it is up, nothing listens) - positive evidence.
-orch::tcp_refused() {
-  local err
-  # shellcheck disable=SC2016 # $1/$2 expand in the child bash
-  err="$(timeout "$DISCOVERY_PROBE_TIMEOUT" bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$1" "$2" 2>&1)" && return 1
-  [[ $err == *"Connection refused"* ]]
-}
-
-# orch::probe_peer IP: print the evidence record of one peer.
-orch::probe_peer() {
-  local ip=$1 out err rc=0 errfile reason
-  errfile="$(mktemp)"
-  out="$(remote::toolkit "$ip" setup/phase1_database_setup.sh --status --json 2>"$errfile")" || rc=$?
-  err="$(cat "$errfile")"
-  rm -f -- "$errfile"
-  if (( rc == 0 )) && jq -e 'type == "object"' >/dev/null 2>&1 <<< "$out"; then
-    jq -r --arg ip "$ip" '[$ip, "answered", "", (.running|tostring), (.cluster_status // ""), ((.cluster_size // "")|tostring),
-      (.local_state // ""), (.cluster_id // ""), ((.grastate_seqno // "")|tostring)] | join("|")' <<< "$out"
-    return 0
-  fi
-  if (( rc == 255 )); then reason="$(orch::classify_ssh_error "$err")"; else reason=malformed; fi
-  # sshd refused: the host is up; if the Galera port is refused as well, nothing of ours runs there.
-  if [[ $reason == refused ]] && orch::tcp_refused "$ip" "$DB_GALERA_PORT"; then
-    printf '%s|down|refused|false|||||\n' "$ip"
-    return 0
-  fi
-  printf '%s|unknown|%s||||||\n' "$ip" "$reason"
-}
-
-# orch::evidence: one record per configured peer, in priority order.
-orch::evidence() {
-  local report
-  if report="$(orch::discovery_report)"; then
-    orch::evidence_from_discovery "$report"
-    return 0
-  fi
-  log::to_file WARN "discovery/auto_discovery.sh gave no report; asking each peer's toolkit over SSH"
-  orch::evidence_ssh
-}
-
-# orch::evidence_ssh: the fallback, each peer asked in parallel over SSH.
-orch::evidence_ssh() {
-  local ip dir i=0
-  dir="$(tmp::dir)"
-  while IFS= read -r ip; do
-    orch::probe_peer "$ip" > "$dir/$(printf '%03d' "$i")" &
-    i=$(( i + 1 ))
-  done < <(node::peer_ips)
-  wait
-  cat "$dir"/* 2>/dev/null || true
-}
-
+# ---- the mode decision --------------------------------------------------------------------------------
 # orch::decide EVIDENCE: the auto-mode decision from this node's facts and the peers' records.
 # Prints "MODE|PEER|WHY" with MODE member|join|bootstrap|refuse. Pure: reads only its inputs
 # (SELF_*, LOCAL_CLUSTER_ID, LOCAL_PRIMARY) so every rule is unit-tested.
@@ -406,7 +271,7 @@ orch::decide() {
     printf 'member|%s|this node is already Synced in a Primary component\n' "$SELF_IP"
     return 0
   fi
-  while IFS='|' read -r ip reach reason running status _ _ cid _; do
+  while IFS=$'\x1f' read -r ip reach reason running status cid; do
     [[ -n $ip ]] || continue
     case "$reach" in
       answered)
@@ -418,7 +283,7 @@ orch::decide() {
       down) ;;
       *) unknown+=("$ip ($reason)") ;;
     esac
-  done <<< "$evidence"
+  done < <(evidence::rows "$evidence" ip reach reason running cluster_status cluster_id)
   if [[ -n $primary_peer ]]; then
     if [[ -n ${LOCAL_CLUSTER_ID:-} && -n $primary_cid && $LOCAL_CLUSTER_ID != "$primary_cid" ]]; then
       printf 'refuse|%s|cluster id mismatch: this node belongs to %s but %s runs cluster %s (a node of another cluster, or an old restore). Remove %s only if this node must really move to the other cluster\n' \
@@ -445,9 +310,4 @@ orch::decide() {
     return 0
   fi
   printf 'bootstrap||no configured peer runs or ever ran the cluster (every other node answered or refused the connection)\n'
-}
-
-# orch::primary_peer EVIDENCE: the first peer that reports a Primary component (empty when none).
-orch::primary_peer() {
-  awk -F'|' '$2=="answered" && $5=="Primary" { print $1; exit }' <<< "$1"
 }

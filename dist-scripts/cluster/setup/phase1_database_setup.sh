@@ -160,11 +160,10 @@ do_bootstrap() {
 # ---- --join ----------------------------------------------------------------------------------------
 # pick_peer: the given --peer if it reports a Primary component, else the first peer that does.
 pick_peer() {
-  local evidence record
+  local evidence
   evidence="$(orch::evidence)"
   if [[ -n $PEER ]]; then
-    record="$(awk -F'|' -v ip="$PEER" '$1==ip' <<< "$evidence")"
-    if [[ "$(cut -d"|" -f5 <<< "$record")" == Primary ]]; then printf '%s\n' "$PEER"; return 0; fi
+    if [[ "$(evidence::get "$evidence" "$PEER" cluster_status)" == Primary ]]; then printf '%s\n' "$PEER"; return 0; fi
     log::warn "$PEER does not report a Primary component; looking for another live member"
   fi
   orch::primary_peer "$evidence"

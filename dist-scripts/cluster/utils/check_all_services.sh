@@ -160,23 +160,21 @@ top_priority_self() {
   [[ -n ${SELF_IP:-} && $best_ip == "$SELF_IP" ]]
 }
 
-# peer_verdict IP: fit | unfit | unknown - the peer's own last verdict (STATE_DIR/vip_check_last), or
-# unfit when no keepalived runs there; unknown when it cannot be asked within 2 s.
+# peer_verdict IP: fit | unfit | unknown - the peer's own last verdict (STATE_DIR/vip_check_last, a JSON
+# record read by field), or unfit when no keepalived runs there; unknown when it cannot be asked within
+# 2 s or its answer is not a verdict.
 peer_verdict() {
   local ip=$1 out opts
   mapfile -t opts < <(remote::ssh_opts)
   # shellcheck disable=SC2016 # expanded by the peer's shell
   if ! out="$(timeout -k 1 2 ssh "${opts[@]}" "${DISCOVERY_SSH_USER}@${ip}" -- "$(remote::quote_all sh -c \
-      'if pidof keepalived >/dev/null 2>&1; then cat "$1" 2>/dev/null || echo none; else echo "keepalived not running"; fi' \
+      'if pidof keepalived >/dev/null 2>&1; then cat "$1" 2>/dev/null || echo "{}"; else echo "{\"keepalived\":false}"; fi' \
       sh "$STATE_DIR/vip_check_last")" 2>/dev/null < /dev/null)"; then
     printf 'unknown\n'
     return 0
   fi
-  case "$out" in
-    "fit to hold the VIP"*) printf 'fit\n' ;;
-    "unfit to hold the VIP"*|"keepalived not running") printf 'unfit\n' ;;
-    *) printf 'unknown\n' ;;
-  esac
+  jq -r 'if .keepalived == false then "unfit" elif .fit == true then "fit" elif .fit == false then "unfit" else "unknown" end' \
+    <<< "$out" 2>/dev/null || printf 'unknown\n'
 }
 
 # peers_all_unfit: every other member answered unfit (cached for LAST_RESORT_ASK_EVERY seconds).
@@ -244,15 +242,20 @@ keepalived_verdict() {
   return 1
 }
 
-# log_change: keepalived runs us every second; the log gets a line only when the verdict changes.
+# log_change: keepalived runs us every second; the verdict record (STATE_DIR/vip_check_last, read by
+# peers: {"fit": true, "summary": "...", "critical_failed": [...], "noncritical_failed": [...]}) is
+# rewritten and the log gets a line only when the verdict changes.
 log_change() {
   local file last="" now
   file="$(path::of "$STATE_DIR/vip_check_last")"
   now="$(summary)"
-  [[ -r $file ]] && last="$(cat "$file")"
+  [[ -r $file ]] && last="$(jq -r '.summary // empty' "$file" 2>/dev/null || true)"
   [[ $now == "$last" ]] && return 0
   mkdir -p "$(dirname "$file")"
-  printf '%s\n' "$now" > "$file"
+  printf '{"fit":%s,"summary":%s,"critical_failed":%s,"noncritical_failed":%s}\n' "$(json::bool "$FIT")" \
+    "$(json::str "$now")" "$(json::arr_str ${CRITICAL_FAILED[@]+"${CRITICAL_FAILED[@]}"})" \
+    "$(json::arr_str ${NONCRITICAL_FAILED[@]+"${NONCRITICAL_FAILED[@]}"})" > "$file.$$"
+  mv -f "$file.$$" "$file"
   if (( FIT )); then log::to_file INFO "$now"; else log::to_file WARN "$now"; fi
 }
 

@@ -2,7 +2,9 @@
 # Usage: node_add.sh --service SERVICE NODE_IP [--dry-run] [--yes]
 # Summary: Add a configured node to one service of the running cluster, without downtime.
 #
-# SERVICE: mariadb|database, glusterfs|storage, redis|cache, slurm|scheduler, keepalived|vip.
+# SERVICE: a service of the registry with a phase script (start_multi_complete.sh --list-services:
+# storage, database, redis, slurm, vip); the old names (mariadb, galera, glusterfs, cache, scheduler,
+# keepalived, ...) still work. An unknown name is a usage error that lists the valid ones.
 # Runs the service's phase script with --add-node NODE_IP on a live member (this node when it is one).
 # The node must already be in cluster_config.yaml and have this toolkit (regenerate and copy it first).
 #

@@ -9,6 +9,8 @@
 #   inactive  nothing of it answered; "reason" says why: timeout, refused, no_route, auth_failed,
 #   unknown   it was reached but its state could not be read (reason malformed or timeout) - never
 #             to be taken as down.
+# Each active node also reports its toolkit (version and the sha256 of its lib/config.sh): a node that
+# runs another toolkit or config is listed under "toolkit_mismatch" and warned about in the table.
 #
 # Options:
 #   --json        print the report as JSON (shape: docs/toolkit-conventions.md); messages stay on stderr
@@ -53,6 +55,7 @@ print_table() {
     --arg vip "$VIP_ADDRESS" <<< "$report"
   jq -r '.nodes[] | select(.status != "active") | "  \(.hostname) (\(.ip)): \(.error // .reason)"' <<< "$report"
   jq -r 'if (.cluster_ids | length) > 1 then "WARNING: nodes report different cluster ids: \(.cluster_ids | join(", "))" else empty end' <<< "$report"
+  jq -r '.toolkit as $t | .toolkit_mismatch[]? | "WARNING: \(.hostname) (\(.ip)) runs hpc-cluster-kit \(.version) with config hash \(.config_hash), this node \($t.version) with \($t.config_hash): copy the same dist-scripts/cluster/ to every node (a join through it is refused)"' <<< "$report"
 }
 
 main() {

@@ -4,7 +4,8 @@
 #
 # The plan's join in 8 steps: [1] read the config, [2] ask every configured peer what it runs,
 # [3] find the live cluster (none -> refuse: bootstrap the first node with start_multi_complete.sh),
-# [4] pre-join checks (already a member? same cluster id?), [5]-[7] join, verify and start the VIP
+# [4] pre-join checks (already a member? same cluster id? the same toolkit and config as the peer -
+# else exit 6: copy the same dist-scripts/cluster/ to every node), [5]-[7] join, verify and start the VIP
 # service by service (start_multi_complete.sh --join), [8] print "N-way -> N+1-way".
 # Rerunning it on a member changes nothing and says so.
 #
@@ -35,7 +36,7 @@ cluster_size_of() {
 }
 
 main() {
-  local evidence local_cid peer_cid before after rc=0
+  local evidence local_cid peer_cid before after mismatch rc=0
   if lib::wants_help "$@"; then lib::help; exit 0; fi
   parse_args "$@"
   log::phase config
@@ -43,10 +44,8 @@ main() {
   log::info "[1] config: cluster $CLUSTER_NAME, $NODE_COUNT configured node(s); this is $SELF_HOSTNAME ($SELF_IP)"
   log::phase discovery
   evidence="$(orch::evidence)"
-  log::info "[2] peers: $(awk -F'|' '{ printf "%s%s %s%s", (NR>1?", ":""), $1, $2, ($5!=""?" ("$5")":"") }' <<< "$evidence")"
-  if [[ -z $PEER ]] || ! awk -F'|' -v ip="$PEER" '$1==ip && $5=="Primary" { found=1 } END { exit !found }' <<< "$evidence"; then
-    PEER="$(orch::primary_peer "$evidence")"
-  fi
+  log::info "[2] peers: $(evidence::summary "$evidence")"
+  PEER="$(orch::primary_peer "$evidence" "$PEER")"
   log::phase state
   if [[ -z $PEER ]]; then
     if galera::is_synced_primary ""; then PEER=$SELF_IP
@@ -57,7 +56,10 @@ main() {
   log::info "[3] live cluster found through $PEER"
   log::phase pre-join
   local_cid="$(cluster_id::get || true)"
-  peer_cid="$(awk -F'|' -v ip="$PEER" '$1==ip { print $8 }' <<< "$evidence")"
+  if [[ $PEER != "$SELF_IP" ]] && ! mismatch="$(evidence::toolkit_check "$evidence" "$PEER")"; then
+    die "[4] refusing to join: $mismatch" "$EXIT_REFUSED"
+  fi
+  peer_cid="$(evidence::get "$evidence" "$PEER" cluster_id)"
   if [[ -n $local_cid && -n $peer_cid && $local_cid != "$peer_cid" ]]; then
     die "[4] cluster id mismatch: this node belongs to cluster $local_cid, $PEER to $peer_cid - refusing to join another cluster (remove $(cluster_id::file) only if this node really moves)" "$EXIT_REFUSED"
   fi

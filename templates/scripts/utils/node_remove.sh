@@ -2,7 +2,9 @@
 # Usage: node_remove.sh --service SERVICE NODE_IP [--dry-run] [--yes]
 # Summary: Remove a node from one service of the running cluster and every trace of it on the survivors.
 #
-# SERVICE: mariadb|database, glusterfs|storage, redis|cache, slurm|scheduler, keepalived|vip.
+# SERVICE: a service of the registry with a phase script (start_multi_complete.sh --list-services:
+# storage, database, redis, slurm, vip); the old names (mariadb, galera, glusterfs, cache, scheduler,
+# keepalived, ...) still work. An unknown name is a usage error that lists the valid ones.
 # Runs the service's phase script with --remove-node NODE_IP on a survivor (this node when it is one);
 # refuses to remove the last node or to leave the survivors without quorum.
 # Afterwards remove the node from cluster_config.yaml and regenerate, so it is not added back.
