@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # "One command" across every service, on 3 namespaced nodes with the real daemons: GlusterFS replica 3,
 # MariaDB Galera, Redis Cluster (3 masters), Slurm (every member a controller), keepalived VIP.
-# start_multi_complete.sh runs storage -> database -> cache -> scheduler -> VIP; no --only anywhere.
+# start_multi_complete.sh runs storage -> database -> redis -> slurm -> vip (the registry's order); no --only anywhere.
 # The tests build on each other as an admin would: bootstrap n1, --join n2, dry run on the fresh n3,
 # n3 in auto mode, check every service on every node, rerun on a member.
 
@@ -9,7 +9,7 @@ load "${HPC_REPO_ROOT:-$BATS_TEST_DIRNAME/../../..}/bats/lab/helpers.bash"
 load "${HPC_REPO_ROOT:-$BATS_TEST_DIRNAME/../../..}/bats/helpers/toolkit.bash"
 load full_helpers
 
-export LAB_PREFIX=full
+export LAB_PREFIX="${LAB_PREFIX:-full}"
 
 setup_file() {
   lab_setup 3 >/dev/null 2>&1
@@ -25,13 +25,13 @@ setup() {
   bats_load_library bats-assert
 }
 
-@test "--bootstrap on n1 (no --only) brings up storage, database, cache, scheduler and the VIP in order" {
+@test "--bootstrap on n1 (no --only) brings up storage, database, redis, slurm and the VIP in order" {
   run lab_exec n1 "$TK/start_multi_complete.sh" --bootstrap --yes
   assert_success
   # every service ran, in dependency order, none skipped as "not built"
   local order
   order="$(grep -o '^==> \[services/[a-z]*\] [a-z]*: done' <<< "$output" | sed 's/.*\] //; s/: done//' | tr '\n' ' ')"
-  assert_equal "$order" "storage database cache scheduler vip "
+  assert_equal "$order" "storage database redis slurm vip "
   refute_output --partial "not built yet"
   assert_output --partial "standalone: bootstrap done on node1"
   synced n1 1

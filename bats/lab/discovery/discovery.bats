@@ -43,7 +43,7 @@ health_is() {  # nK CODE
 }
 
 setup_file() {
-  export LAB_PREFIX=dsc2
+  export LAB_PREFIX="${LAB_PREFIX:-dsc2}"
   lab_setup 3
   lab ssh-mesh
   toolkit_generate "$(toolkit_fixture lab/discovery-lab3.yaml)" "$BATS_FILE_TMPDIR/tk"

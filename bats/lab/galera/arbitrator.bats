@@ -6,7 +6,7 @@ load "${HPC_REPO_ROOT:-$BATS_TEST_DIRNAME/../../..}/bats/lab/helpers.bash"
 load "${HPC_REPO_ROOT:-$BATS_TEST_DIRNAME/../../..}/bats/helpers/toolkit.bash"
 load galera_helpers
 
-export LAB_PREFIX=fullarb
+export LAB_PREFIX="${LAB_PREFIX:-fullarb}"
 
 setup_file() {
   lab_setup 3 >/dev/null 2>&1

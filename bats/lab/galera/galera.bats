@@ -7,7 +7,7 @@ load "${HPC_REPO_ROOT:-$BATS_TEST_DIRNAME/../../..}/bats/lab/helpers.bash"
 load "${HPC_REPO_ROOT:-$BATS_TEST_DIRNAME/../../..}/bats/helpers/toolkit.bash"
 load galera_helpers
 
-export LAB_PREFIX=gal
+export LAB_PREFIX="${LAB_PREFIX:-gal}"
 
 setup_file() {
   lab_setup 4 >/dev/null 2>&1
