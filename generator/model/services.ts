@@ -35,7 +35,8 @@ export interface ServiceDef {
   backupHook: string;
   backupDir: string;
   description: string;
-  /** Config-dependent facts. */
+  /** Config-dependent facts. Its name in human output ("MariaDB Galera", "Redis Cluster"). */
+  label: (c: Cluster) => string;
   ports: (c: Cluster) => number[];
   /** Processes that may hold its ports (our own daemon on a rerun is not a conflict). A service
    *  without any (its daemons are not started by this toolkit) has its ports listed, not checked. */
@@ -63,6 +64,7 @@ export interface Service {
   backupHook: string;
   backupDir: string;
   description: string;
+  label: string;
 }
 
 /** Node-level health checks that belong to no service (the `vip` one judges the whole cluster). */
@@ -85,6 +87,7 @@ export const SERVICE_DEFS: readonly ServiceDef[] = [
     backupHook: "",
     backupDir: "",
     description: "shared storage (GlusterFS replica volume, or an NFS mount) at storage.mount_point",
+    label: (c) => (c.storage.type === "glusterfs" ? "GlusterFS" : "NFS storage"),
     ports: (c) => (c.storage.type === "glusterfs" ? [24007] : []),
     processes: (c) => (c.storage.type === "glusterfs" ? ["glusterd"] : []),
     packages: (c) => (c.storage.type === "glusterfs" ? ["glusterd=glusterfs-server"] : []),
@@ -102,6 +105,7 @@ export const SERVICE_DEFS: readonly ServiceDef[] = [
     backupHook: "mariadb",
     backupDir: "databases/mariadb",
     description: "MariaDB Galera, every node a writable member",
+    label: () => "MariaDB Galera",
     ports: (c) => [c.database.port, c.database.galera_port, c.database.ist_port, c.database.sst_port],
     processes: () => ["mariadbd", "rsync"],
     packages: (c) => [
@@ -123,6 +127,7 @@ export const SERVICE_DEFS: readonly ServiceDef[] = [
     backupHook: "redis",
     backupDir: "databases/redis",
     description: "Redis Cluster, or master + replica with Sentinel (redis.type)",
+    label: (c) => (c.redis.type === "sentinel" ? "Redis Sentinel" : "Redis Cluster"),
     ports: (c) => {
       if (c.redis.type === "sentinel") return [c.redis.port, c.redis.sentinel_port];
       const ports = [c.redis.port, c.redis.port + 10000];
@@ -145,6 +150,7 @@ export const SERVICE_DEFS: readonly ServiceDef[] = [
     backupHook: "slurm",
     backupDir: "state/slurm",
     description: "Slurm controllers (slurmctld), slurmd and slurmdbd, state on the shared storage",
+    label: () => "Slurm",
     ports: (c) => [c.slurm.slurmctld_port, c.slurm.slurmd_port, c.slurm.slurmdbd_port],
     processes: () => ["slurmctld", "slurmd", "slurmdbd"],
     packages: () => ["slurmctld=slurmctld"],
@@ -163,6 +169,7 @@ export const SERVICE_DEFS: readonly ServiceDef[] = [
     backupHook: "",
     backupDir: "",
     description: "the portal's web services (web_services); no phase script in this toolkit yet",
+    label: () => "Web Services",
     ports: (c) => c.web_services.map((w) => w.port),
     processes: () => [],
     packages: () => [],
@@ -180,6 +187,7 @@ export const SERVICE_DEFS: readonly ServiceDef[] = [
     backupHook: "",
     backupDir: "",
     description: "keepalived VRRP: the VIP on the fittest node (last, once every service it tracks runs)",
+    label: () => "VIP",
     ports: () => [],
     processes: () => [],
     packages: () => ["keepalived=keepalived"],
@@ -248,6 +256,7 @@ export function buildServices(c: Cluster, defs: readonly ServiceDef[] = SERVICE_
       backupHook: d.backupHook,
       backupDir: d.backupDir,
       description: d.description,
+      label: d.label(c),
     }));
 }
 
@@ -275,6 +284,7 @@ export function serviceShellVars(services: Service[]): ShellVar[] {
     v("SERVICE_BACKUP_HOOKS", col((s) => s.backupHook)),
     v("SERVICE_BACKUP_DIRS", col((s) => s.backupDir)),
     v("SERVICE_DESCRIPTIONS", col((s) => s.description)),
+    v("SERVICE_LABELS", col((s) => s.label)),
     v("SERVICE_ALIASES", services.flatMap((s) => s.aliases.map((a) => `${a}=${s.name}`)), "alias=name"),
     v("HEALTH_CHECKS", [...services.flatMap((s) => s.health), ...NODE_HEALTH_CHECKS, ...CLUSTER_HEALTH_CHECKS], "every check of utils/health_check.sh"),
     { name: "TOOLKIT_VERSION", value: TOOLKIT_VERSION, comment: "package.json's version: peers running another one are reported and refused by a join" },

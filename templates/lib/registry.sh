@@ -21,7 +21,8 @@ registry::_var() {
     backup_hook) REPLY=SERVICE_BACKUP_HOOKS ;;
     backup_dir) REPLY=SERVICE_BACKUP_DIRS ;;
     description) REPLY=SERVICE_DESCRIPTIONS ;;
-    *) printf 'registry: no field %s (fields: phase after ports processes packages health critical discovery_key discovery_fact backup_item backup_hook backup_dir description aliases)\n' "$1" >&2
+    label) REPLY=SERVICE_LABELS ;;
+    *) printf 'registry: no field %s (fields: phase after ports processes packages health critical discovery_key discovery_fact backup_item backup_hook backup_dir description label aliases)\n' "$1" >&2
        return 2 ;;
   esac
 }

@@ -104,6 +104,7 @@ SERVICE_BACKUP_ITEMS=('shared_storage' 'databases' 'redis_rdb' 'slurm_state' '' 
 SERVICE_BACKUP_HOOKS=('' 'mariadb' 'redis' 'slurm' '' '')
 SERVICE_BACKUP_DIRS=('' 'databases/mariadb' 'databases/redis' 'state/slurm' '' '')
 SERVICE_DESCRIPTIONS=('shared storage (GlusterFS replica volume, or an NFS mount) at storage.mount_point' 'MariaDB Galera, every node a writable member' 'Redis Cluster, or master + replica with Sentinel (redis.type)' 'Slurm controllers (slurmctld), slurmd and slurmdbd, state on the shared storage' 'the portal'\''s web services (web_services); no phase script in this toolkit yet' 'keepalived VRRP: the VIP on the fittest node (last, once every service it tracks runs)')
+SERVICE_LABELS=('GlusterFS' 'MariaDB Galera' 'Redis Cluster' 'Slurm' 'Web Services' 'VIP')
 # alias=name
 SERVICE_ALIASES=('glusterfs=storage' 'gluster=storage' 'nfs=storage' 'shared_storage=storage' 'phase0_storage_setup=storage' 'phase0_storage=storage' 'mariadb=database' 'galera=database' 'mysql=database' 'databases=database' 'phase1_database_setup=database' 'phase1_database=database' 'cache=redis' 'redis_rdb=redis' 'phase2_redis_setup=redis' 'phase2_redis=redis' 'scheduler=slurm' 'slurmctld=slurm' 'slurm_state=slurm' 'phase3_slurm_setup=slurm' 'phase3_slurm=slurm' 'portal=web' 'keepalived=vip' 'phase4_keepalived_setup=vip' 'phase4_keepalived=vip')
 # every check of utils/health_check.sh

@@ -77,11 +77,23 @@ last_backup() {
   return 0
 }
 
-# summary REPORT: the summary JSON (every service line worked out here, so --json and text agree).
+# facts_json: the registry's discovery facts in service order, [{fact, key, title}] (one line per service).
+facts_json() {
+  local i
+  for i in "${!SERVICES[@]}"; do
+    [[ -n ${SERVICE_DISCOVERY_FACTS[i]} ]] || continue
+    jq -cn --arg fact "${SERVICE_DISCOVERY_FACTS[i]}" --arg key "${SERVICE_DISCOVERY_KEYS[i]}" \
+      --arg title "${SERVICE_LABELS[i]}" '{fact: $fact, key: $key, title: $title}'
+  done | jq -cs .
+}
+
+# summary REPORT: the summary JSON (every service line worked out here, so --json and text agree). A
+# service of the registry without its own summary below gets "up/of nodes" from discovery's services map.
 summary() {
   local report=$1 active
   active="$(jq -r .active_nodes <<< "$report")"
   jq -c --arg name "$CLUSTER_NAME" --arg vip "$VIP_ADDRESS" --arg words "$(size_words "$active")" \
+    --argjson facts "$(facts_json)" \
     --arg redis_type "$REDIS_TYPE" --argjson shared "$(usage_json "$STORAGE_MOUNT_POINT")" \
     --argjson backup "$(usage_json "$STORAGE_BACKUP_PATH")" --arg last "$(last_backup)" '
     . as $r | [.nodes[] | select(.status == "active")] as $a | ($r.total_nodes) as $n
@@ -95,7 +107,10 @@ summary() {
       vip_unasked: [.nodes[] | select(.status != "active") | {ip, hostname}],
       uptime: ([.nodes[] | select(.self) | .uptime][0] // ([$a[] | .uptime][0]) // null),
       nodes: [.nodes[] | {hostname, ip, status, reason, load}],
-      services: {
+      service_lines: $facts,
+      services: (([$facts[] | .key as $k | {key: .fact, value: ([$a[] | select(.services[$k] != null)] as $g
+          | if ([$g[] | select(.services[$k])] | length) == 0 then null
+            else {up: ([$g[] | select(.services[$k])] | length), of: $n, state: "running"} end)}] | from_entries) + {
         glusterfs: ([$a[] | select(.glusterfs != null)] as $g
           | if ($g | length) == 0 then null else
               {up: ($g | length), of: $n,
@@ -121,7 +136,7 @@ summary() {
         web: ([$a[] | select(.web != null)] as $g
           | if ($g | length) == 0 then null else
               {up: ([$g[] | select(.services.web)] | length), of: ($g | length)} end)
-      },
+      }),
       storage: {shared: $shared, backup: $backup},
       last_backup: (if $last == "" then null else $last end),
       discovery: $r
@@ -151,11 +166,10 @@ print_summary() {
     "+------------+-----------------+----------+--------+",
     "",
     "Service Status:",
-    "- GlusterFS: \(na(.services.glusterfs; "\(.up)/\(.of) nodes (\(.state))"))",
-    "- MariaDB Galera: \(na(.services.galera; "\(.up)/\(.of) nodes (\(.state))"))",
-    "- Redis \(if .services.redis.type == "sentinel" then "Sentinel" else "Cluster" end): \(na(.services.redis; "\(.up)/\(.of) nodes (\(.state))"))",
-    "- Slurm: \(na(.services.slurm; if .primary then "Primary on \(.primary) (\(.backups_ready) backups ready)" else "no controller answers" end))",
-    "- Web Services: \(na(.services.web; if .up == .of then "All running" else "\(.up)/\(.of) nodes running" end))",
+    (.services as $s | .service_lines[] | "- \(.title): " + (.fact as $f | na($s | .[$f];
+        if $f == "slurm" then (if .primary then "Primary on \(.primary) (\(.backups_ready) backups ready)" else "no controller answers" end)
+        elif $f == "web" then (if .up == .of then "All running" else "\(.up)/\(.of) nodes running" end)
+        else "\(.up)/\(.of) nodes (\(.state))" end))),
     "",
     "Storage:",
     "- Shared: \(na(.storage.shared; "\(.used) / \(.size) (\(.percent)%)"))",
