@@ -37,7 +37,7 @@ describe("service registry", () => {
 
   it("every health check, discovery fact and backup hook it names exists in the bash", () => {
     const health = readFileSync(join(REPO, "templates/lib/health.sh"), "utf8");
-    const discovery = readFileSync(join(REPO, "templates/lib/discovery.sh"), "utf8");
+    const discovery = ["discovery.sh", "discovery_facts.sh"].map((f) => readFileSync(join(REPO, "templates/lib", f), "utf8")).join("\n");
     for (const d of SERVICE_DEFS) {
       for (const h of d.health) expect(health, h).toContain(`health::check_${h}()`);
       if (d.discoveryFact) expect(discovery, d.discoveryFact).toContain(`discovery::fact_${d.discoveryFact}()`);

@@ -214,6 +214,32 @@ orch::parse_member_args() {
   [[ -n "$(orch::phase_script "$SERVICE")" ]] || lib::usage_error "$SERVICE has no phase script in this toolkit: nothing to add or remove"
 }
 
+# orch::member_change add|remove ARGS...: node_add.sh / node_remove.sh - the service's phase script with
+# --add-node / --remove-node TARGET, run on a live member (add) or a survivor (remove).
+orch::member_change() {
+  local verb=$1 script member who
+  shift
+  SERVICE="" TARGET="" PASS=()
+  orch::parse_member_args "$@"
+  if ! node::index_of "$TARGET" >/dev/null; then
+    [[ $verb == add ]] && die "$TARGET is not in cluster_config.yaml: add it there, regenerate the toolkit and copy it to every node first" "$EXIT_USAGE"
+    die "$TARGET is not in cluster_config.yaml (nothing to remove that this toolkit knows)" "$EXIT_USAGE"
+  fi
+  node::require_self
+  script="$(orch::phase_script "$SERVICE")"
+  who="a live member, not on the node being added"
+  [[ $verb == remove ]] && who="a survivor, not on the node being removed"
+  [[ $TARGET != "$SELF_IP" ]] || die "run node_$verb.sh on $who ($TARGET)" "$EXIT_USAGE"
+  if [[ $verb == add ]]; then
+    member="$(orch::live_member "$SERVICE")"
+    log::info "adding $TARGET to $SERVICE through $member ($script --add-node)"
+  else
+    member="$(orch::live_member "$SERVICE" "$TARGET")"
+    log::info "removing $TARGET from $SERVICE through $member ($script --remove-node)"
+  fi
+  remote::toolkit "$member" "$script" "--$verb-node" "$TARGET" "${PASS[@]+"${PASS[@]}"}"
+}
+
 # orch::live_member SERVICE [EXCLUDE_IP]: where membership changes of SERVICE run: this node when it is a
 # live database member (or for other services), else the first peer reporting a Primary component.
 orch::live_member() {

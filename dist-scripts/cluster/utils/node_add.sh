@@ -18,24 +18,9 @@ source "$HPC_LIB_DIR/orchestrate.sh"
 # shellcheck source=../lib/galera.sh
 source "$HPC_LIB_DIR/galera.sh"
 
-SERVICE="" TARGET="" PASS=()
-
-parse_args() {
-  orch::parse_member_args "$@"
-  node::index_of "$TARGET" >/dev/null \
-    || die "$TARGET is not in cluster_config.yaml: add it there, regenerate the toolkit and copy it to every node first" "$EXIT_USAGE"
-}
-
 main() {
-  local script member
   if lib::wants_help "$@"; then lib::help; exit 0; fi
-  parse_args "$@"
-  node::require_self
-  script="$(orch::phase_script "$SERVICE")"
-  [[ $TARGET != "$SELF_IP" ]] || die "run node_add.sh on a live member, not on the node being added ($TARGET)" "$EXIT_USAGE"
-  member="$(orch::live_member "$SERVICE")"
-  log::info "adding $TARGET to $SERVICE through $member ($script --add-node)"
-  remote::toolkit "$member" "$script" --add-node "$TARGET" "${PASS[@]+"${PASS[@]}"}"
+  orch::member_change add "$@"
 }
 
 main "$@"

@@ -19,24 +19,9 @@ source "$HPC_LIB_DIR/orchestrate.sh"
 # shellcheck source=../lib/galera.sh
 source "$HPC_LIB_DIR/galera.sh"
 
-SERVICE="" TARGET="" PASS=()
-
-parse_args() {
-  orch::parse_member_args "$@"
-  node::index_of "$TARGET" >/dev/null \
-    || die "$TARGET is not in cluster_config.yaml (nothing to remove that this toolkit knows)" "$EXIT_USAGE"
-}
-
 main() {
-  local script member
   if lib::wants_help "$@"; then lib::help; exit 0; fi
-  parse_args "$@"
-  node::require_self
-  script="$(orch::phase_script "$SERVICE")"
-  [[ $TARGET != "$SELF_IP" ]] || die "run node_remove.sh on a survivor, not on the node being removed ($TARGET)" "$EXIT_USAGE"
-  member="$(orch::live_member "$SERVICE" "$TARGET")"
-  log::info "removing $TARGET from $SERVICE through $member ($script --remove-node)"
-  remote::toolkit "$member" "$script" --remove-node "$TARGET" "${PASS[@]+"${PASS[@]}"}"
+  orch::member_change remove "$@"
 }
 
 main "$@"
