@@ -32,7 +32,7 @@ backup::config_paths() {
 
 # backup::service_items: which snapshot item each per-service script belongs to (svc item subdir).
 backup::service_items() {
-  printf '%s\n' "mariadb databases databases/mariadb" "redis redis_rdb databases/redis" "slurm slurm_state state/slurm"
+  registry::backup_items
 }
 
 # backup::shared_mounted: the shared volume is mounted at STORAGE_MOUNT_POINT (so copying from or to

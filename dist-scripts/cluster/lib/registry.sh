@@ -126,3 +126,14 @@ registry::of_check() {
   done
   return 1
 }
+
+# registry::backup_items: "HOOK ITEM DIR" for every service with backup/restore scripts, in service
+# order (backup/backup_HOOK.sh writes the snapshot item ITEM under DIR).
+registry::backup_items() {
+  local i
+  for i in "${!SERVICES[@]}"; do
+    [[ -n ${SERVICE_BACKUP_HOOKS[i]} ]] || continue
+    printf '%s %s %s\n' "${SERVICE_BACKUP_HOOKS[i]}" "${SERVICE_BACKUP_ITEMS[i]}" "${SERVICE_BACKUP_DIRS[i]}"
+  done
+  return 0
+}
