@@ -39,6 +39,46 @@ setup() {
   assert_output --partial "phase 'database' failed; see the full log at $HPC_LOG_FILE"
 }
 
+@test "the ERR trap names the file and line of the failing command, in the script or in a library" {
+  # line 4 of the test script (after the shebang, set and source lines) fails in the script itself
+  in_lib 'false'
+  assert_failure 1
+  assert_output --partial "failed (exit 1) at utils/.unit-test-$BATS_TEST_NUMBER.sh:4: false"
+  # a failing command inside a library function is reported at the library's file:line
+  printf '# shellcheck shell=bash\nunit::fails() {\n  local x=1\n  (( x == 2 ))\n}\n' > "$TK/lib/unit_fails.sh"
+  in_lib 'source "$HPC_LIB_DIR/unit_fails.sh"
+unit::fails'
+  rm -f "$TK/lib/unit_fails.sh"
+  assert_failure 1
+  assert_output --partial "failed (exit 1) at lib/unit_fails.sh:4: (( x == 2 ))"
+}
+
+@test "a failed run rolls back the files it replaced and what it started; a successful one keeps them" {
+  printf 'old\n' > "$ROOT_PREFIX/etc/a.conf"
+  in_lib 'undo() { echo "undo ran" >&2; }
+run::write_file "$ROOT_PREFIX/etc/a.conf" <<< new; run::write_file "$ROOT_PREFIX/etc/b.conf" <<< x
+run::on_rollback undo
+die "boom"'
+  assert_failure 1
+  assert_output --partial "undo ran"
+  assert_output --partial "rolled back $ROOT_PREFIX/etc/a.conf"
+  run cat "$ROOT_PREFIX/etc/a.conf"
+  assert_output "old"
+  [ ! -e "$ROOT_PREFIX/etc/b.conf" ]
+  # an EXIT trap that cleans up first and then calls lib::on_exit still rolls back after die
+  in_lib 'trap "true; lib::on_exit" EXIT; run::write_file "$ROOT_PREFIX/etc/a.conf" <<< new; die boom'
+  run cat "$ROOT_PREFIX/etc/a.conf"
+  assert_output "old"
+  in_lib 'undo() { echo "undo ran" >&2; }
+run::write_file "$ROOT_PREFIX/etc/a.conf" <<< new; run::on_rollback undo'
+  assert_success
+  refute_output --partial "undo ran"
+  run cat "$ROOT_PREFIX/etc/a.conf"
+  assert_output "new"
+  run find "$ROOT_PREFIX/etc" -name '.*hpc-*'
+  assert_output ""
+}
+
 @test "run::cmd prints instead of running under --dry-run" {
   stub touchme
   DRY_RUN=1 in_lib 'run::cmd touchme "a b" c'

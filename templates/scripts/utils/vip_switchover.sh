@@ -108,7 +108,7 @@ main() {
   log::phase switchover
   start=$EPOCHREALTIME
   # Whatever happens from here on, the release marks go away again.
-  trap 'unrelease_all; lib::on_exit' EXIT
+  trap 'rc=$?; unrelease_all; lib::on_exit "$rc"' EXIT
   release "$OLD_HOLDER"
   if [[ -n $TARGET ]]; then
     for ip in "${NODE_IPS[@]}"; do
