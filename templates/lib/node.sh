@@ -43,10 +43,11 @@ node::check_mode_args() {
   if [[ $mode == join && -z $peer ]]; then lib::usage_error "--join needs --peer IP (a live member)"; fi
   if [[ $mode == add-node || $mode == remove-node ]]; then
     [[ -n $target ]] || lib::usage_error "--$mode needs the node's IP"
-    node::index_of "$target" >/dev/null || lib::usage_error "$target is not a node of cluster_config.yaml (${NODE_IPS[*]})"
+    node::index_of "$target" >/dev/null \
+      || lib::usage_error "$target is not a configured node (not in cluster_config.yaml: ${NODE_IPS[*]}); add it there, regenerate the toolkit and copy it to every node first"
   fi
   if [[ -n $peer ]] && ! node::index_of "$peer" >/dev/null; then
-    lib::usage_error "--peer $peer is not a node of cluster_config.yaml (${NODE_IPS[*]})"
+    lib::usage_error "--peer $peer is not a configured node (not in cluster_config.yaml: ${NODE_IPS[*]})"
   fi
 }
 
