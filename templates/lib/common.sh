@@ -81,13 +81,13 @@ tmp::dir() {
   mktemp -d "$HPC_TMP_ROOT/tmp.XXXXXX"
 }
 
-# lib::on_exit [RC]: the EXIT trap. A run that fails (RC, default $?, non-zero; or it died: an EXIT
-# trap that runs other cleanup first and then calls this one sees that cleanup's status) puts back every file it
-# replaced and undoes what it registered with run::on_rollback (a daemon it started); a run that
-# succeeds keeps its changes. A script that wants a failure to keep some changes commits them first
+# lib::on_exit: the EXIT trap. A run that fails puts back every file it replaced and undoes what it
+# registered with run::on_rollback (a daemon it started); a run that succeeds keeps its changes.
+# Failed = exits non-zero, or died (die and the ERR trap set HPC_FAILED: an EXIT trap that runs other
+# cleanup first and then calls this one sees that cleanup's status, not the exit code). A script that wants a failure to keep some changes commits them first
 # (run::commit_files), e.g. once other members read the files.
 lib::on_exit() {
-  local rc=${1:-$?}
+  local rc=$?
   if [[ -n "${HPC_ROLLBACK_JOURNAL:-}" && -f $HPC_ROLLBACK_JOURNAL ]]; then
     if (( rc == 0 )) && [[ ${HPC_FAILED:-0} == 0 ]]; then run::commit_files; else run::rollback_files; fi
   fi

@@ -108,7 +108,7 @@ main() {
   log::phase switchover
   start=$EPOCHREALTIME
   # Whatever happens from here on, the release marks go away again.
-  trap 'rc=$?; unrelease_all; lib::on_exit "$rc"' EXIT
+  trap 'unrelease_all; lib::on_exit' EXIT
   release "$OLD_HOLDER"
   if [[ -n $TARGET ]]; then
     for ip in "${NODE_IPS[@]}"; do
