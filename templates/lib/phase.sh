@@ -99,7 +99,12 @@ phase::parse_args() {
   if [[ $MODE == join && $PHASE_JOIN_NEEDS_PEER == 1 && -z $PEER ]]; then
     lib::usage_error "--join needs --peer IP (a live member)"
   fi
-  node::check_mode_args "$MODE" "$PEER" "$TARGET"
+  if [[ -n $TARGET ]] && ! node::index_of "$TARGET" >/dev/null; then
+    lib::usage_error "$TARGET is not a configured node (not in cluster_config.yaml: ${NODE_IPS[*]}); add it there, regenerate the toolkit and copy it to every node first"
+  fi
+  if [[ -n $PEER ]] && ! node::index_of "$PEER" >/dev/null; then
+    lib::usage_error "--peer $PEER is not a configured node (not in cluster_config.yaml: ${NODE_IPS[*]})"
+  fi
   if run::is_dry; then DRY_ARGS=(--dry-run); fi
   return 0
 }
