@@ -2,7 +2,7 @@
 # Unit: discovery/auto_discovery.sh, check_cluster_status.sh and cluster_info.sh with PATH stubs (no
 # network): every way a probe can end, the report's shape, the local facts and the status rules.
 
-load "${HPC_REPO_ROOT}/bats/helpers/toolkit.bash"
+load "${HPC_REPO_ROOT}/bats/helpers/unit.bash"
 load stubs
 
 setup_file() {
@@ -11,8 +11,6 @@ setup_file() {
 }
 
 setup() {
-  bats_load_library bats-support
-  bats_load_library bats-assert
   stubs_install
   unit_env
   self_json_fixture 10.213.0.12 c-1
