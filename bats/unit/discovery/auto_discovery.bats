@@ -19,6 +19,7 @@ setup() {
   echo ok > "$STUB/ssh.10.213.0.13"
 }
 
+# shellcheck disable=SC2120 # a test may add arguments
 discover() {  # run discovery with a 1 s deadline and keep the JSON in $output
   run netns_run "$TK/discovery/auto_discovery.sh" --json --timeout 1 "$@"
 }
