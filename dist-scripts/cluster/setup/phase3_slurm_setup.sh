@@ -74,11 +74,25 @@ run_on_members() {
 
 # --- modes ----------------------------------------------------------------------------------------
 
-mode::bootstrap() {
-  local others
+# prepare_here: what --bootstrap and --join do before the membership step (checks, dirs, munge).
+prepare_here() {
   phase::preflight
   slurm::ensure_dirs
   slurm::ensure_munge
+}
+
+# start_here: ... and after it: slurm.conf, slurmdbd, the daemons, the accounting registration.
+start_here() {
+  slurm::ensure_shared_conf
+  slurm::ensure_conf_link
+  slurm::ensure_slurmdbd
+  slurm::start_daemons
+  slurm::ensure_cluster_registered
+}
+
+mode::bootstrap() {
+  local others
+  prepare_here
   log::phase members
   if ! slurm::is_member "$SELF_IP"; then
     others="$(slurm::members | tr '\n' ' ')"
@@ -87,19 +101,13 @@ mode::bootstrap() {
     fi
     slurm::write_members "$SELF_IP $(nproc)"
   fi
-  slurm::ensure_shared_conf
-  slurm::ensure_conf_link
-  slurm::ensure_slurmdbd
-  slurm::start_daemons
-  slurm::ensure_cluster_registered
+  start_here
   log::phase verify
   log::ok "Slurm is running: $(slurm::ping | tr '\n' ' ')"
 }
 
 mode::join() {
-  phase::preflight
-  slurm::ensure_dirs
-  slurm::ensure_munge
+  prepare_here
   log::phase members
   if slurm::is_member "$SELF_IP"; then
     log::info "this node is already a Slurm member"
@@ -109,11 +117,7 @@ mode::join() {
     log::info "asking $PEER to add this node as controller and compute node"
     remote::toolkit "$PEER" setup/phase3_slurm_setup.sh --add-node "$SELF_IP" --yes < /dev/null
   fi
-  slurm::ensure_shared_conf
-  slurm::ensure_conf_link
-  slurm::ensure_slurmdbd
-  slurm::start_daemons
-  slurm::ensure_cluster_registered
+  start_here
   log::phase verify
   log::ok "joined Slurm: $(slurm::ping | tr '\n' ' ')"
 }
