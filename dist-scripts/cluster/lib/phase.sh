@@ -7,7 +7,8 @@
 #   PHASE_MODES=(bootstrap join standalone status add-node remove-node leave witness)
 #   mode::bootstrap() { ... }  mode::add_node() { ... }   # one per mode, dashes as underscores
 #   phase::init() { node::require_self; }            # optional: after parsing, before the mode
-#   phase::main "$@"
+#   main() { phase::main "$@"; }                      # the one entry call at the bottom
+#   main "$@"
 #
 # Shared flags (a script lists the modes it supports in PHASE_MODES; others are a usage error):
 #   --bootstrap --join --standalone --status --add-node IP --remove-node IP --leave --refresh

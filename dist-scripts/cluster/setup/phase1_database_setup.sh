@@ -271,4 +271,8 @@ phase::init() {
   fi
 }
 
-phase::main "$@"
+main() {
+  phase::main "$@"
+}
+
+main "$@"

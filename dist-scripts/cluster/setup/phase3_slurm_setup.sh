@@ -235,4 +235,8 @@ mode::standalone() { mode::bootstrap; }
 
 phase::init() { node::require_self; }
 
-phase::main "$@"
+main() {
+  phase::main "$@"
+}
+
+main "$@"

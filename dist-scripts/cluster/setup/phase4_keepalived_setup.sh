@@ -295,4 +295,8 @@ mode::status() {
   if (( CLUSTER_STATUS )); then status_cluster; else status_local; fi
 }
 
-phase::main "$@"
+main() {
+  phase::main "$@"
+}
+
+main "$@"

@@ -267,4 +267,8 @@ phase::init() {
   fi
 }
 
-phase::main "$@"
+main() {
+  phase::main "$@"
+}
+
+main "$@"

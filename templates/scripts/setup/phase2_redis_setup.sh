@@ -192,4 +192,8 @@ mode::remove_node() {
   if [[ $REDIS_TYPE == cluster ]]; then cluster::remove "$TARGET"; else sentinel::remove "$TARGET"; fi
 }
 
-phase::main "$@"
+main() {
+  phase::main "$@"
+}
+
+main "$@"
