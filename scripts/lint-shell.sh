@@ -15,7 +15,13 @@ mapfile -t generated < <(cd "$out/cluster" && find . -name '*.sh' | sort)
 # snippets meant for another shell are their whole point: SC2016).
 mapfile -t tools < <(find scripts bench bats/lab -type f \( -name '*.sh' -o -name lab \) -not -path '*/fixtures/*' 2>/dev/null | sort)
 mapfile -t helpers < <(find bats -type f -name '*.bash' 2>/dev/null | sort)
+# The .bats files too (shellcheck's bats dialect), at warning level like the helpers, and every
+# SC2314 at any level: a `! cmd` that is not a test's last command can never fail the test.
+# bats/unit/backup is left out until its own fixes land (it belongs to the backup work; see #12).
+mapfile -t suites < <(find bats -type f -name '*.bats' -not -path 'bats/unit/backup/*' | sort)
 for f in "${tools[@]}" "${helpers[@]}"; do bash -n "$f"; done
 shellcheck -x -P SCRIPTDIR "${tools[@]}"
 shellcheck -x -P SCRIPTDIR -S warning -e SC2034 "${helpers[@]}"
-echo "shellcheck: ${#generated[@]} generated scripts, ${#tools[@]} tools and ${#helpers[@]} test helpers clean"
+shellcheck -x -P SCRIPTDIR --shell=bats -S warning "${suites[@]}"
+shellcheck -x -P SCRIPTDIR --shell=bats -i SC2314 "${suites[@]}"
+echo "shellcheck: ${#generated[@]} generated scripts, ${#tools[@]} tools, ${#helpers[@]} test helpers and ${#suites[@]} bats files clean"

@@ -44,6 +44,8 @@ log::phase() {
 
 # die MESSAGE [EXIT_CODE]: the most important line last, then exit (default 1).
 die() {
+  # shellcheck disable=SC2034 # read by lib::on_exit (common.sh)
+  HPC_FAILED=1
   log::error "$1"
   exit "${2:-1}"
 }

@@ -35,21 +35,6 @@ node::index_of() {
   return 1
 }
 
-# node::check_mode_args MODE PEER_IP TARGET_IP: the checks a phase script's --join/--peer and
-# --add-node/--remove-node arguments share: exit 2 unless a join names a peer, a membership change
-# names its node, and both are nodes of cluster_config.yaml.
-node::check_mode_args() {
-  local mode=$1 peer=$2 target=$3
-  if [[ $mode == join && -z $peer ]]; then lib::usage_error "--join needs --peer IP (a live member)"; fi
-  if [[ $mode == add-node || $mode == remove-node ]]; then
-    [[ -n $target ]] || lib::usage_error "--$mode needs the node's IP"
-    node::index_of "$target" >/dev/null || lib::usage_error "$target is not a node of cluster_config.yaml (${NODE_IPS[*]})"
-  fi
-  if [[ -n $peer ]] && ! node::index_of "$peer" >/dev/null; then
-    lib::usage_error "--peer $peer is not a node of cluster_config.yaml (${NODE_IPS[*]})"
-  fi
-}
-
 # node::require_self: set SELF_INDEX, SELF_IP, SELF_HOSTNAME, SELF_PRIORITY or exit 2.
 node::require_self() {
   if ! SELF_INDEX="$(node::self_index)"; then

@@ -256,3 +256,37 @@ redis::cluster_summary() {
     printf '%d master(s) without a replica on another node: losing one of those nodes takes its slots offline\n' "$unprotected"
   fi
 }
+
+# redis::quiet CMD...: run::cmd with the command's own output kept in the trace file (the dry-run line
+# still shows on stdout).
+redis::quiet() {
+  if run::is_dry; then run::cmd "$@"; return; fi
+  run::cmd "$@" >> "$(redis::trace)" 2>&1
+}
+
+# The chatty output of redis-cli --cluster goes to its own file next to the log.
+redis::trace() {
+  local f
+  f="$(path::of /var/log/hpc-cluster/redis-cluster-cli.log)"
+  mkdir -p "$(dirname "$f")" 2>/dev/null || true
+  printf '%s\n' "$f"
+}
+
+redis::link_up() { [[ "$(redis::info_field "$1" "$2" replication master_link_status)" == up ]]; }
+
+redis::is_master() { [[ "$(redis::info_field "$1" "$2" replication role)" == master ]]; }
+
+# redis::send HOST PORT CMD...: a redis-cli command that changes something (dry-run aware; its output
+# goes to the trace file).
+redis::send() {
+  local host=$1 port=$2
+  shift 2
+  redis::quiet redis-cli --no-auth-warning -h "$host" -p "$port" "$@"
+}
+
+# redis::leave_remote IP: stop Redis on the node being removed (its --leave; --dry-run passed on); a
+# failure is only a warning, with the command to run there.
+redis::leave_remote() {
+  remote::toolkit "$1" setup/phase2_redis_setup.sh --leave --yes "${DRY_ARGS[@]+"${DRY_ARGS[@]}"}" \
+    || log::warn "could not stop Redis on $1; stop it there with: setup/phase2_redis_setup.sh --leave"
+}

@@ -27,8 +27,7 @@ setup_file() {
   for k in 1 2 3; do wait_until 60 bkp_redis_ok "n$k"; done
   # 3000 keys spread over the three masters (SET is idempotent: seed again until all are there, in
   # case a redirect met a node still learning the slot map)
-  local try
-  for try in 1 2 3; do
+  for _ in 1 2 3; do
     lab_exec n1 bash -c 'for i in $(seq 1 3000); do printf "SET key:%s value-%s\n" $i $i; done \
       | redis-cli -c -a lab-redis-pw --no-auth-warning -h 10.213.0.11 >/dev/null'
     [[ "$(redis_keys)" == 3000 ]] && break

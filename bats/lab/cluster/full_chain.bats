@@ -86,6 +86,7 @@ setup() {
   done
   lab_exec n1 sh -c 'head -c 65536 /dev/urandom > /mnt/gluster/chain-probe && sync'
   local sum
+  # shellcheck disable=SC2034 # read by the eval below
   sum="$(lab_exec n1 sha256sum /mnt/gluster/chain-probe | cut -d' ' -f1)"
   wait_until 30 eval '[[ "$(lab_exec n3 sha256sum /mnt/gluster/chain-probe 2>/dev/null | cut -d" " -f1)" == "$sum" ]]'
 }

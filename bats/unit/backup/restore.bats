@@ -159,8 +159,14 @@ esac'
   assert_failure 6
   assert_output --partial "belongs to cluster aaaaaaaa"
   sleep 1
-  stub start_multi_complete.sh 'exit 3' # not used: the toolkit's own script is called by path
+  # Starting the services is not what this test is about: a private toolkit whose
+  # start_multi_complete.sh only records its call, so the restore's outcome is the flag's.
+  cp -a "$BKP_TOOLKIT" "$BATS_TEST_TMPDIR/toolkit"
+  BKP_TOOLKIT="$BATS_TEST_TMPDIR/toolkit"
+  printf '#!/usr/bin/env bash\necho "start_multi_complete.sh $*" >> "$STUB_LOG"\n' > "$BKP_TOOLKIT/start_multi_complete.sh"
   run "$BKP_TOOLKIT/backup/restore.sh" --latest --force --allow-other-cluster
+  assert_success
+  assert_output --partial "restoring data of cluster aaaaaaaa-0000-0000-0000-000000000001 into cluster bbbbbbbb-0000-0000-0000-000000000002 (--allow-other-cluster)"
   [ "$(cat "$ROOT_PREFIX/var/lib/hpc-cluster/cluster_id")" = bbbbbbbb-0000-0000-0000-000000000002 ]
 }
 

@@ -2,7 +2,7 @@
 # Unit: discovery/auto_discovery.sh, check_cluster_status.sh and cluster_info.sh with PATH stubs (no
 # network): every way a probe can end, the report's shape, the local facts and the status rules.
 
-load "${HPC_REPO_ROOT}/bats/helpers/toolkit.bash"
+load "${HPC_REPO_ROOT}/bats/helpers/unit.bash"
 load stubs
 
 setup_file() {
@@ -11,8 +11,6 @@ setup_file() {
 }
 
 setup() {
-  bats_load_library bats-support
-  bats_load_library bats-assert
   stubs_install
   unit_env
   self_json_fixture 10.213.0.12 c-1
@@ -21,6 +19,7 @@ setup() {
   echo ok > "$STUB/ssh.10.213.0.13"
 }
 
+# shellcheck disable=SC2120 # a test may add arguments
 discover() {  # run discovery with a 1 s deadline and keep the JSON in $output
   run netns_run "$TK/discovery/auto_discovery.sh" --json --timeout 1 "$@"
 }

@@ -2,7 +2,7 @@
 # Unit: utils/health_check.sh with PATH stubs: critical vs non-critical, not_configured, drain, --quiet,
 # the HTTP exchange (--serve-request) and what --http --daemon would do with and without systemd.
 
-load "${HPC_REPO_ROOT}/bats/helpers/toolkit.bash"
+load "${HPC_REPO_ROOT}/bats/helpers/unit.bash"
 load stubs
 
 setup_file() {
@@ -11,8 +11,6 @@ setup_file() {
 }
 
 setup() {
-  bats_load_library bats-support
-  bats_load_library bats-assert
   stubs_install
   unit_env
   HC="$TK/utils/health_check.sh"

@@ -39,6 +39,46 @@ setup() {
   assert_output --partial "phase 'database' failed; see the full log at $HPC_LOG_FILE"
 }
 
+@test "the ERR trap names the file and line of the failing command, in the script or in a library" {
+  # line 4 of the test script (after the shebang, set and source lines) fails in the script itself
+  in_lib 'false'
+  assert_failure 1
+  assert_output --partial "failed (exit 1) at utils/.unit-test-$BATS_TEST_NUMBER.sh:4: false"
+  # a failing command inside a library function is reported at the library's file:line
+  printf '# shellcheck shell=bash\nunit::fails() {\n  local x=1\n  (( x == 2 ))\n}\n' > "$TK/lib/unit_fails.sh"
+  in_lib 'source "$HPC_LIB_DIR/unit_fails.sh"
+unit::fails'
+  rm -f "$TK/lib/unit_fails.sh"
+  assert_failure 1
+  assert_output --partial "failed (exit 1) at lib/unit_fails.sh:4: (( x == 2 ))"
+}
+
+@test "a failed run rolls back the files it replaced and what it started; a successful one keeps them" {
+  printf 'old\n' > "$ROOT_PREFIX/etc/a.conf"
+  in_lib 'undo() { echo "undo ran" >&2; }
+run::write_file "$ROOT_PREFIX/etc/a.conf" <<< new; run::write_file "$ROOT_PREFIX/etc/b.conf" <<< x
+run::on_rollback undo
+die "boom"'
+  assert_failure 1
+  assert_output --partial "undo ran"
+  assert_output --partial "rolled back $ROOT_PREFIX/etc/a.conf"
+  run cat "$ROOT_PREFIX/etc/a.conf"
+  assert_output "old"
+  [ ! -e "$ROOT_PREFIX/etc/b.conf" ]
+  # an EXIT trap that cleans up first and then calls lib::on_exit still rolls back after die
+  in_lib 'trap "true; lib::on_exit" EXIT; run::write_file "$ROOT_PREFIX/etc/a.conf" <<< new; die boom'
+  run cat "$ROOT_PREFIX/etc/a.conf"
+  assert_output "old"
+  in_lib 'undo() { echo "undo ran" >&2; }
+run::write_file "$ROOT_PREFIX/etc/a.conf" <<< new; run::on_rollback undo'
+  assert_success
+  refute_output --partial "undo ran"
+  run cat "$ROOT_PREFIX/etc/a.conf"
+  assert_output "new"
+  run find "$ROOT_PREFIX/etc" -name '.*hpc-*'
+  assert_output ""
+}
+
 @test "run::cmd prints instead of running under --dry-run" {
   stub touchme
   DRY_RUN=1 in_lib 'run::cmd touchme "a b" c'
@@ -251,4 +291,97 @@ CODE
     assert_success
     assert_line --index 0 --regexp '^Usage: '
   done
+}
+
+# A phase script made of lib/phase.sh alone: its modes print what the shared parser decided.
+phase_script() {
+  local script="$TK/setup/.unit-phase-$BATS_TEST_NUMBER.sh"
+  cat > "$script" <<'SCRIPT'
+#!/usr/bin/env bash
+# Usage: unit-phase.sh (--bootstrap | --join | --status | --remove-node IP | --leave | --refresh | --witness)
+set -Eeuo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
+source "$HPC_LIB_DIR/phase.sh"
+PHASE_LOCK=unit
+PHASE_MODES=(bootstrap join status remove-node leave refresh witness)
+show() { echo "mode=$MODE peer=$PEER target=$TARGET change=$MEMBER_CHANGE:$MEMBER_IP json=$JSON dry=${DRY_ARGS[*]-} yes=${ASSUME_YES:-0}"; }
+mode::bootstrap() { show; run::write_file "$ROOT_PREFIX/etc/unit.conf" <<< new; [[ ${FAIL:-0} == 0 ]] || die "step failed"; }
+mode::join() { show; }
+mode::status() { show; return 3; }
+mode::remove_node() { show; }
+mode::leave() { show; }
+mode::refresh() { show; }
+mode::witness() { show; }
+phase::main "$@"
+SCRIPT
+  chmod +x "$script"
+  printf '%s\n' "$script"
+}
+
+@test "phase.sh: one parser for the shared flags; --stop-local and --stop are --leave; --exclude implies --refresh" {
+  local p
+  p="$(phase_script)"
+  run "$p" --join --peer 10.0.0.12 --json --dry-run --force
+  assert_success
+  assert_output "mode=join peer=10.0.0.12 target= change=: json=1 dry=--dry-run yes=1"
+  run "$p" --stop-local
+  assert_output --partial "mode=leave"
+  run "$p" --stop --yes
+  assert_output --partial "mode=leave"
+  run "$p" --exclude 10.0.0.13
+  assert_output --partial "mode=refresh peer= target= change=exclude:10.0.0.13"
+  run "$p" --remove-node 10.0.0.13
+  assert_output --partial "target=10.0.0.13"
+  run "$p" --witness
+  assert_output --partial "mode=witness"
+  rm -f "$p"
+}
+
+@test "phase.sh: usage errors exit 2 (no mode, two modes, a mode the script lacks, a missing or unknown address)" {
+  local p
+  p="$(phase_script)"
+  run "$p"
+  assert_failure 2
+  assert_output --partial "say what to do: one of --bootstrap, --join, --status"
+  run "$p" --bootstrap --join
+  assert_failure 2
+  assert_output --partial "only one mode at a time"
+  run "$p" --add-node 10.0.0.12
+  assert_failure 2
+  assert_output --partial "--add-node is not a mode of this script"
+  run "$p" --remove-node
+  assert_failure 2
+  run "$p" --remove-node 10.9.9.9
+  assert_failure 2
+  assert_output --partial "not in cluster_config.yaml"
+  run "$p" --join --peer 10.9.9.9
+  assert_failure 2
+  run "$p" --join --include 10.0.0.12
+  assert_failure 2
+  assert_output --partial "--include goes with --refresh"
+  run "$p" --frobnicate
+  assert_failure 2
+  rm -f "$p"
+}
+
+@test "phase.sh: a read-only mode's status is the script's; a failing mode rolls back, a successful one commits" {
+  local p
+  p="$(phase_script)"
+  run "$p" --status
+  assert_failure 3
+  refute_output --partial "ERROR"
+  mkdir -p "$ROOT_PREFIX/etc"
+  printf 'old\n' > "$ROOT_PREFIX/etc/unit.conf"
+  FAIL=1 run "$p" --bootstrap
+  assert_failure 1
+  assert_output --partial "rolled back $ROOT_PREFIX/etc/unit.conf"
+  run cat "$ROOT_PREFIX/etc/unit.conf"
+  assert_output old
+  run "$p" --bootstrap
+  assert_success
+  run cat "$ROOT_PREFIX/etc/unit.conf"
+  assert_output new
+  run find "$ROOT_PREFIX/etc" -name '.*hpc-*'
+  assert_output ""
+  rm -f "$p"
 }

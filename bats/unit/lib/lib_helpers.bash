@@ -1,8 +1,6 @@
 # Shared setup for the library's unit tests: a toolkit generated once per file, a temp ROOT_PREFIX,
 # and PATH stubs that record their calls.
-bats_load_library bats-support
-bats_load_library bats-assert
-load "${HPC_REPO_ROOT}/bats/helpers/toolkit.bash"
+load "${HPC_REPO_ROOT}/bats/helpers/unit.bash"
 
 lib_setup_file() {
   export TOOLKIT_OUT="$BATS_FILE_TMPDIR/out"
@@ -12,19 +10,12 @@ lib_setup_file() {
 
 lib_setup() {
   export ROOT_PREFIX="$BATS_TEST_TMPDIR/root"
-  mkdir -p "$ROOT_PREFIX/run/lock" "$ROOT_PREFIX/etc/init.d" "$BATS_TEST_TMPDIR/bin"
-  export STUB_LOG="$BATS_TEST_TMPDIR/calls.log"
-  : > "$STUB_LOG"
-  export PATH="$BATS_TEST_TMPDIR/bin:$PATH"
+  mkdir -p "$ROOT_PREFIX/run/lock" "$ROOT_PREFIX/etc/init.d"
+  stub_init
   export HPC_LOG_FILE="$BATS_TEST_TMPDIR/test.log"
   unset DRY_RUN ASSUME_YES HPC_INIT HPC_NODE_IP HPC_LOCAL_IPS
 }
 
-# stub NAME [BODY]: a command on PATH that logs "NAME args" to STUB_LOG, then runs BODY.
-stub() {
-  printf '#!/usr/bin/env bash\nprintf "%%s %%s\\n" %q "$*" >> "$STUB_LOG"\n%s\n' "$1" "${2:-}" > "$BATS_TEST_TMPDIR/bin/$1"
-  chmod +x "$BATS_TEST_TMPDIR/bin/$1"
-}
 
 # in_lib CODE: run bash CODE with the toolkit's library loaded (as a script in the toolkit would).
 in_lib() {

@@ -2,17 +2,16 @@
 # Unit tests for lib/orchestrate.sh and lib/galera.sh: the auto-mode decision rules, preflight output,
 # config rendering, and the argument handling of the orchestration scripts (no daemons, temp root).
 
-load "${HPC_REPO_ROOT}/bats/helpers/toolkit.bash"
+load "${HPC_REPO_ROOT}/bats/helpers/unit.bash"
 
 setup_file() {
   toolkit_generate "$(toolkit_fixture lab/galera-3.yaml)" "$BATS_FILE_TMPDIR/tk"
 }
 
 setup() {
-  bats_load_library bats-support
-  bats_load_library bats-assert
   TK="$BATS_FILE_TMPDIR/tk/cluster"
   export ROOT_PREFIX="$BATS_TEST_TMPDIR/root" HPC_NODE_IP=10.213.0.12 NO_COLOR=1
+  export STUB_LOG="$BATS_TEST_TMPDIR/calls"
   mkdir -p "$ROOT_PREFIX/var/lib/hpc-cluster" "$ROOT_PREFIX/run/lock"
 }
 
@@ -192,12 +191,11 @@ decide() {
   assert_output --partial "highest seqno, then the highest configured priority"
 }
 
-# stub_bin NAME EXIT [STDERR]: a PATH stub that records its arguments and exits EXIT.
+# stub_bin NAME EXIT [STDERR]: a PATH stub (bats/helpers/unit.bash) that records its arguments in
+# $BATS_TEST_TMPDIR/calls, prints STDERR and exits EXIT.
 stub_bin() {
-  mkdir -p "$BATS_TEST_TMPDIR/bin"
-  printf '#!/bin/sh\necho "%s $*" >> "%s/calls"\n[ -n "%s" ] && echo "%s" >&2\nexit %s\n' \
-    "$1" "$BATS_TEST_TMPDIR" "${3:-}" "${3:-}" "$2" > "$BATS_TEST_TMPDIR/bin/$1"
-  chmod +x "$BATS_TEST_TMPDIR/bin/$1"
+  stub "$1" "${3:+echo $(printf '%q' "$3") >&2
+}exit $2"
 }
 
 # tk_with_discovery JSON|none: a private copy of the toolkit whose discovery prints JSON (or is absent).
@@ -280,7 +278,7 @@ discovery_report() {
   assert_output --partial "refusing to bootstrap: 10.213.0.11 already runs a Primary component"
   run cat "$BATS_TEST_TMPDIR/discovery-args"
   assert_output "--json --timeout 6"
-  ! grep -q "^ssh " "$BATS_TEST_TMPDIR/calls" 2>/dev/null   # no ssh of our own: discovery did the asking
+  refute grep -q "^ssh " "$BATS_TEST_TMPDIR/calls"   # no ssh of our own: discovery did the asking
 }
 
 @test "phase1 --bootstrap refuses when a peer already runs a Primary component (SSH fallback without discovery)" {

@@ -1,8 +1,6 @@
 # Shared setup for the Redis unit tests: one toolkit per file (from the lab fixtures), a root prefix
 # per test, and PATH stubs (redis-cli, start-stop-daemon, ssh) that record their calls.
-load "${HPC_REPO_ROOT}/bats/helpers/toolkit.bash"
-bats_load_library bats-support
-bats_load_library bats-assert
+load "${HPC_REPO_ROOT}/bats/helpers/unit.bash"
 
 RDS_PW=unit-secret-Zq81
 
@@ -15,23 +13,16 @@ redis_generate() {
 redis_setup() {
   export ROOT_PREFIX="$BATS_TEST_TMPDIR/root"
   export HPC_NODE_IP=10.213.0.11 HPC_INIT=sysv NO_COLOR=1
-  export STUB_LOG="$BATS_TEST_TMPDIR/calls.log"
   export HPC_SECRETS_ANY_OWNER=1
-  mkdir -p "$ROOT_PREFIX"/etc/hpc-cluster "$ROOT_PREFIX"/run/lock "$BATS_TEST_TMPDIR/bin"
+  mkdir -p "$ROOT_PREFIX"/etc/hpc-cluster "$ROOT_PREFIX"/run/lock
+  stub_init
   (umask 077; printf 'REDIS_PASSWORD=%s\n' "$RDS_PW" > "$ROOT_PREFIX/etc/hpc-cluster/secrets.env")
-  : > "$STUB_LOG"
   # No Redis answers unless a test says otherwise.
   stub redis-cli 'exit 1'
   stub start-stop-daemon 'exit 0'
   stub ssh 'exit 255'
-  export PATH="$BATS_TEST_TMPDIR/bin:$PATH"
 }
 
-# stub NAME BODY: a command in front of PATH that logs its arguments and runs BODY.
-stub() {
-  printf '#!/usr/bin/env bash\nprintf "%%s %%s\\n" %q "$*" >> "$STUB_LOG"\n%s\n' "$1" "$2" > "$BATS_TEST_TMPDIR/bin/$1"
-  chmod +x "$BATS_TEST_TMPDIR/bin/$1"
-}
 
 # in_lib CODE: run CODE with the generated library and lib/redis.sh loaded.
 in_lib() {

@@ -28,7 +28,7 @@ setup() {
   assert_output --partial "--join needs --peer"
   run "$P0" --add-node 10.9.9.9
   assert_failure 2
-  assert_output --partial "not a node of cluster_config.yaml"
+  assert_output --partial "not in cluster_config.yaml"
   run "$P0" --bootstrap --join --peer 10.213.0.12
   assert_failure 2
 }

@@ -1,7 +1,7 @@
 # Stubs for the storage and Slurm unit tests: a toolkit generated once per file, a temp ROOT_PREFIX,
 # and PATH stubs for gluster, glusterd, mount, findmnt, ssh ... that record every call in $STUB_LOG and
 # answer from small state files under $STUB_STATE (so a test sets the world up by creating files).
-load "${HPC_REPO_ROOT}/bats/helpers/toolkit.bash"
+load "${HPC_REPO_ROOT}/bats/helpers/unit.bash"
 
 # stubs_generate FIXTURE: the toolkit for this .bats file (once, in setup_file).
 stubs_generate() {
@@ -13,12 +13,11 @@ stubs_setup() {
   export ROOT_PREFIX="$BATS_TEST_TMPDIR/root"
   export STUB_DIR="$BATS_TEST_TMPDIR/stubs"
   export STUB_STATE="$BATS_TEST_TMPDIR/state"
-  export STUB_LOG="$BATS_TEST_TMPDIR/calls.log"
   export HPC_NODE_IP=10.213.0.11 HPC_INIT=sysv HPC_LOG_FILE="$BATS_TEST_TMPDIR/tool.log"
   export HPC_SECRETS_FILE="$BATS_TEST_TMPDIR/secrets.env" HPC_SECRETS_ANY_OWNER=1
-  mkdir -p "$ROOT_PREFIX"/{etc,dev,run,var/lib} "$STUB_DIR" "$STUB_STATE"
+  mkdir -p "$ROOT_PREFIX"/{etc,dev,run,var/lib} "$STUB_STATE"
+  stub_init
   : > "$ROOT_PREFIX/dev/fuse"
-  : > "$STUB_LOG"
   printf 'DB_SLURM_PASSWORD=pw\nREDIS_PASSWORD=x\n' > "$HPC_SECRETS_FILE"
   chmod 600 "$HPC_SECRETS_FILE"
   local name
@@ -42,14 +41,8 @@ stubs_setup() {
   # ssh: answers from $STUB_STATE/ssh_out and $STUB_STATE/ssh_rc (default: fails like a node without glusterd).
   stub ssh 'cat "$STUB_STATE/ssh_out" 2>/dev/null || echo "Connection failed. Please check if gluster daemon is operational."; exit "$(cat "$STUB_STATE/ssh_rc" 2>/dev/null || echo 1)"'
   stub gluster "$(gluster_stub)"
-  export PATH="$STUB_DIR:$PATH"
 }
 
-# stub NAME BODY: a script NAME in the stub dir that logs its arguments, then runs BODY.
-stub() {
-  printf '#!/usr/bin/env bash\nprintf "%%s %%s\\n" %q "$*" >> "$STUB_LOG"\n%s\n' "$1" "$2" > "$STUB_DIR/$1"
-  chmod +x "$STUB_DIR/$1"
-}
 
 # gluster: a volume exists when $STUB_STATE/volume holds its bricks (one per line); started when
 # $STUB_STATE/started exists; peers are the lines of $STUB_STATE/peers; heal summary from $STUB_STATE/heal.
@@ -89,7 +82,3 @@ exit 1
 BODY
 }
 
-# called: the recorded calls of one stub, e.g. `run called gluster`.
-called() {
-  grep "^$1 " "$STUB_LOG" | cut -d' ' -f2- || true
-}

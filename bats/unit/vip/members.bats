@@ -75,7 +75,7 @@ ssh_calls() {
 @test "--add-node with a member unreachable: the others are refreshed, the command to run there is printed, exit 1" {
   PEERS_DOWN=10.213.0.13 run "$PHASE4" --add-node 10.213.0.14
   assert_failure 1
-  assert_output --partial "could not refresh keepalived on 10.213.0.13; run there: setup/phase4_keepalived_setup.sh --refresh --include 10.213.0.14"
+  assert_output --partial "could not update 10.213.0.13 (down?); run there when it is back: setup/phase4_keepalived_setup.sh --refresh --include 10.213.0.14"
   assert_equal "$(unicast_peers)" "10.213.0.12 10.213.0.13 10.213.0.14"
   assert_equal "$(ssh_calls "root@10.213.0.12 .*--refresh --include 10.213.0.14$")" 1
 }
@@ -86,7 +86,7 @@ ssh_calls() {
   assert_output --partial "10.213.0.14 is no longer a VRRP peer"
   assert_equal "$(unicast_peers)" "10.213.0.12 10.213.0.13"
   assert_equal "$(cat "$REMOVED")" 10.213.0.14
-  assert_equal "$(ssh_calls "root@10.213.0.14 .*phase4_keepalived_setup.sh --stop$")" 1
+  assert_equal "$(ssh_calls "root@10.213.0.14 .*phase4_keepalived_setup.sh --leave$")" 1
   assert_equal "$(ssh_calls "root@10.213.0.14 .*--refresh")" 0
   for ip in 10.213.0.12 10.213.0.13; do
     assert_equal "$(ssh_calls "root@$ip .*--refresh --exclude 10.213.0.14$")" 1
@@ -110,7 +110,7 @@ ssh_calls() {
   run "$PHASE4" --remove-node 10.213.0.14 --dry-run
   assert_success
   [[ ! -e $CONF && ! -e $REMOVED ]]
-  assert_equal "$(ssh_calls "--stop --dry-run$")" 1
+  assert_equal "$(ssh_calls "--leave --dry-run$")" 1
   assert_equal "$(ssh_calls "--refresh --exclude 10.213.0.14 --dry-run$")" 2
   run "$PHASE4" --add-node 10.213.0.14 --dry-run
   assert_success

@@ -1,8 +1,6 @@
 # Shared setup for the VIP unit tests: toolkits generated once per file from the lab fixture (and
 # variants of it), a root prefix per test, and PATH stubs that record their calls.
-load "${HPC_REPO_ROOT}/bats/helpers/toolkit.bash"
-bats_load_library bats-support
-bats_load_library bats-assert
+load "${HPC_REPO_ROOT}/bats/helpers/unit.bash"
 
 # vip_generate_variant NAME SED_EXPR...: a toolkit from vip-lab3.yaml edited by sed; sets VIP_TK.
 vip_generate_variant() {
@@ -24,11 +22,10 @@ vip_generate_variant() {
 vip_unit_setup() {
   export ROOT_PREFIX="$BATS_TEST_TMPDIR/root"
   export HPC_NODE_IP=10.213.0.11 HPC_INIT=sysv NO_COLOR=1 HPC_SECRETS_ANY_OWNER=1
-  export STUB_LOG="$BATS_TEST_TMPDIR/calls.log"
-  mkdir -p "$ROOT_PREFIX"/etc/hpc-cluster "$ROOT_PREFIX"/run/lock "$ROOT_PREFIX"/proc "$BATS_TEST_TMPDIR/bin"
+  mkdir -p "$ROOT_PREFIX"/etc/hpc-cluster "$ROOT_PREFIX"/run/lock "$ROOT_PREFIX"/proc
+  stub_init
   (umask 077; printf 'REDIS_PASSWORD=r\nVRRP_PASSWORD=abc12345\n' > "$ROOT_PREFIX/etc/hpc-cluster/secrets.env")
   printf 'MemTotal: 1000 kB\nMemAvailable: 800 kB\n' > "$ROOT_PREFIX/proc/meminfo"
-  : > "$STUB_LOG"
   # A healthy node unless a test says otherwise: MariaDB without Galera, both web services up.
   stub mariadb 'exit 0'
   stub pidof 'exit 0'
@@ -42,15 +39,8 @@ vip_unit_setup() {
     *"addr show"*) printf "2: eth0    inet 10.213.0.11/24 scope global eth0\n${VIP_HELD:+2: eth0    inet 10.213.0.100/24 scope global secondary eth0\n}";;
   esac'
   stub keepalived 'case "$*" in --version) echo "Keepalived v2.2.7";; esac'
-  export PATH="$BATS_TEST_TMPDIR/bin:$PATH"
 }
 
-# stub NAME BODY: a command in front of PATH that logs its arguments and runs BODY.
-stub() {
-  # shellcheck disable=SC2016 # the stub expands "$*" when it runs
-  printf '#!/usr/bin/env bash\nprintf "%%s %%s\\n" %q "$*" >> "$STUB_LOG"\n%s\n' "$1" "$2" > "$BATS_TEST_TMPDIR/bin/$1"
-  chmod +x "$BATS_TEST_TMPDIR/bin/$1"
-}
 
 # in_lib CODE: run CODE with the generated library and lib/keepalived.sh loaded.
 in_lib() {

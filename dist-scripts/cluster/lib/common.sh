@@ -85,25 +85,35 @@ tmp::dir() {
   mktemp -d "$HPC_TMP_ROOT/tmp.XXXXXX"
 }
 
+# lib::on_exit: the EXIT trap. A run that fails puts back every file it replaced and undoes what it
+# registered with run::on_rollback (a daemon it started); a run that succeeds keeps its changes.
+# Failed = exits non-zero, or died (die and the ERR trap set HPC_FAILED: an EXIT trap that runs other
+# cleanup first and then calls this one sees that cleanup's status, not the exit code). A script that wants a failure to keep some changes commits them first
+# (run::commit_files), e.g. once other members read the files.
 lib::on_exit() {
-  # Saved previous contents nobody rolled back are obsolete once the script ends.
+  local rc=$?
   if [[ -n "${HPC_ROLLBACK_JOURNAL:-}" && -f $HPC_ROLLBACK_JOURNAL ]]; then
-    run::commit_files
+    if (( rc == 0 )) && [[ ${HPC_FAILED:-0} == 0 ]]; then run::commit_files; else run::rollback_files; fi
   fi
   if [[ -n "${HPC_TMP_ROOT:-}" && -d $HPC_TMP_ROOT ]]; then rm -rf -- "$HPC_TMP_ROOT"; fi
   return 0
 }
 
-# The ERR trap names the failing phase, the command and the log, so a failure is never silent.
+# lib::on_err CODE COMMAND: the ERR trap names the failing file:line (the file of the function that
+# ran the failing command, relative to the toolkit: a library line is reported as lib/x.sh:N), the
+# phase, the command and the log, so a failure is never silent.
 lib::on_err() {
-  local code=$1 cmd=$2 line=$3
+  local code=$1 cmd=$2 src=${BASH_SOURCE[1]:-$HPC_MAIN_SCRIPT} line=${BASH_LINENO[0]:-0}
   trap - ERR
-  log::error "failed (exit $code) at ${HPC_TOOL}.sh line $line: $cmd"
+  HPC_FAILED=1
+  src="$(cd "$(dirname "$src")" 2>/dev/null && pwd)/$(basename "$src")"
+  src=${src#"$HPC_TOOLKIT_DIR"/}
+  log::error "failed (exit $code) at $src:$line: $cmd"
   log::error "phase '${HPC_PHASE}' failed; see the full log at ${HPC_LOG_FILE:-<no log file>}"
   exit "$code"
 }
 
-trap 'lib::on_err "$?" "$BASH_COMMAND" "$LINENO"' ERR
+trap 'lib::on_err "$?" "$BASH_COMMAND"' ERR
 trap 'lib::on_exit' EXIT
 
 # lib::wants_help ARGS...: true when -h/--help is among the arguments.

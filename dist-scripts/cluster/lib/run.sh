@@ -5,6 +5,8 @@ DRY_RUN="${DRY_RUN:-0}"
 # "PATH<TAB>BACKUP" line each in a journal file, so writes made in a pipeline's subshell count too.
 HPC_ROLLBACK_JOURNAL="${HPC_TMP_ROOT:-$(mktemp -d)}/rollback.journal"
 : > "$HPC_ROLLBACK_JOURNAL"
+# Functions that undo what this run started (run::on_rollback), called newest first on rollback.
+HPC_ROLLBACK_HOOKS=()
 
 run::is_dry() {
   [[ $DRY_RUN == 1 ]]
@@ -74,9 +76,21 @@ run::write_file() {
   log::to_file INFO "wrote $path"
 }
 
-# run::rollback_files: put back every file this run replaced (newest first); remove new ones.
+# run::on_rollback FUNCTION: call FUNCTION (no arguments) if this run rolls back, before the files are
+# put back: e.g. stop a daemon the run started. Forgotten at commit; ignored under --dry-run.
+run::on_rollback() {
+  run::is_dry && return 0
+  HPC_ROLLBACK_HOOKS+=("$1")
+}
+
+# run::rollback_files: undo what this run started (run::on_rollback, newest first), then put back every
+# file it replaced (newest first) and remove the new ones.
 run::rollback_files() {
-  local path backup
+  local path backup i
+  for (( i = ${#HPC_ROLLBACK_HOOKS[@]} - 1; i >= 0; i-- )); do
+    "${HPC_ROLLBACK_HOOKS[i]}" || log::warn "rollback step ${HPC_ROLLBACK_HOOKS[i]} failed"
+  done
+  HPC_ROLLBACK_HOOKS=()
   while IFS=$'\t' read -r path backup; do
     if [[ -n $backup && -f $backup ]]; then
       mv -f -- "$backup" "$path"
@@ -89,9 +103,11 @@ run::rollback_files() {
   : > "$HPC_ROLLBACK_JOURNAL"
 }
 
-# run::commit_files: the run succeeded; drop the saved previous contents.
+# run::commit_files: the run succeeded (or others now rely on its files): drop the saved previous
+# contents and the rollback steps.
 run::commit_files() {
   local path backup
+  HPC_ROLLBACK_HOOKS=()
   while IFS=$'\t' read -r path backup; do
     if [[ -n $backup ]]; then rm -f -- "$backup"; fi
   done < "$HPC_ROLLBACK_JOURNAL"

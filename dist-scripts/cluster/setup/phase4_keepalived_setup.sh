@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Usage: phase4_keepalived_setup.sh (--bootstrap | --join [--peer IP] | --standalone | --refresh
-#          | --add-node IP | --remove-node IP | --stop | --status [--cluster]) [--dry-run] [--yes] [--json]
+#          | --add-node IP | --remove-node IP | --leave | --status [--cluster]) [--dry-run] [--yes] [--json]
 # Summary: Set up keepalived and the cluster VIP on this node.
 #
 # Every node runs keepalived as BACKUP with nopreempt, VRRPv3 unicast to the configured peers, and a
@@ -10,10 +10,13 @@
 #   --bootstrap       first node of a new cluster: start keepalived and wait until it holds the VIP
 #   --join            start keepalived here; the running owner keeps the VIP (--peer is accepted and unused)
 #   --standalone      one-node cluster: the same as --bootstrap
-#   --refresh         re-render keepalived.conf (e.g. after the node list changed); reload if it changed
+#   --refresh [--include IP | --exclude IP]
+#                     re-render keepalived.conf (e.g. after the node list changed); reload if it changed;
+#                     with --include/--exclude IP add IP back to the unicast peers or leave it out
 #   --add-node IP     on a live member: every reachable member adds IP as a unicast peer
 #   --remove-node IP  on a survivor: keepalived stops on IP (if reachable), the others drop it
-#   --stop            stop keepalived here (a clean release: the VIP moves at once)
+#   --leave           stop keepalived here (a clean release: the VIP moves at once); run by --remove-node
+#                     on the node it removes (--stop is the old name, still accepted)
 #   --status          one line about this node (--json: an object); --cluster asks every node over
 #                     SSH and exits 1 unless exactly one node holds the VIP
 #   --dry-run         print the file and the commands; change nothing
@@ -33,51 +36,22 @@
 set -Eeuo pipefail
 # shellcheck source=../lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
+# shellcheck source=../lib/phase.sh
+source "$HPC_LIB_DIR/phase.sh"
 # shellcheck source=../lib/keepalived.sh
 source "$HPC_LIB_DIR/keepalived.sh"
 
-ACTION=""
-TARGET_IP=""
+PHASE_LOCK=keepalived
+PHASE_MODES=(bootstrap join standalone refresh add-node remove-node leave status)
 CLUSTER_STATUS=0
-JSON=0
-STARTED_HERE=0
 RESTARTED=0
 
-# shellcheck disable=SC2034 # DRY_RUN and ASSUME_YES are read by lib/run.sh and lib/ui.sh
-parse_args() {
-  while (( $# )); do
-    case "$1" in
-      --bootstrap|--join|--standalone|--refresh|--stop|--status) set_action "${1#--}" ;;
-      --add-node|--remove-node)
-        set_action "${1#--}"
-        [[ -n ${2:-} ]] || lib::usage_error "$1 needs an IP"
-        TARGET_IP=$2
-        shift
-        ;;
-      --peer)
-        [[ -n ${2:-} ]] || lib::usage_error "--peer needs an IP"
-        shift
-        ;;
-      --cluster) CLUSTER_STATUS=1 ;;
-      --json) JSON=1 ;;
-      --dry-run) DRY_RUN=1 ;;
-      --yes|--force) ASSUME_YES=1 ;;
-      *) lib::usage_error "unknown argument: $1" ;;
-    esac
-    shift
-  done
-  [[ -n $ACTION ]] || lib::usage_error "say what to do (--bootstrap, --join, --standalone, --status, ...)"
-  if [[ -n $TARGET_IP ]] && ! node::index_of "$TARGET_IP" >/dev/null && [[ $ACTION == add-node ]]; then
-    die "$TARGET_IP is not in cluster_config.yaml: add it there, regenerate and push the toolkit first" "$EXIT_USAGE"
-  fi
+# --cluster (with --status) is this script's own flag.
+phase::own_arg() {
+  [[ $1 == --cluster ]] || return 1
+  CLUSTER_STATUS=1
+  PHASE_SHIFT=1
 }
-
-set_action() {
-  [[ -z $ACTION ]] || lib::usage_error "choose one of --$ACTION and --$1"
-  ACTION=$1
-}
-
-# --- where removed peers are remembered (until the config no longer lists them) -------------------
 
 removed_file() { path::of "$STATE_DIR/keepalived_removed_peers"; }
 
@@ -94,8 +68,6 @@ set_removed() {
   (( on )) && list+="${list:+$'\n'}$ip"
   run::write_file "$(removed_file)" 0644 <<< "$list"
 }
-
-# --- preflight ----------------------------------------------------------------------------------
 
 phase::preflight() {
   log::phase preflight
@@ -117,8 +89,6 @@ phase::preflight() {
   [[ -z $VIP_AUTH_SECRET || $VIP_VRRP_VERSION != 2 ]] || secrets::require "$VIP_AUTH_SECRET"
   log::ok "keepalived $(keepalived --version 2>&1 | head -n 1 | awk '{ print $2 }'), node $SELF_HOSTNAME ($SELF_IP) priority $SELF_PRIORITY"
 }
-
-# --- configure and run --------------------------------------------------------------------------
 
 # phase::configure: write keepalived.conf for this node (only if keepalived's own test accepts it).
 phase::configure() {
@@ -153,7 +123,7 @@ phase::run() {
   fi
   svc::enable keepalived
   svc::start keepalived
-  STARTED_HERE=1
+  run::on_rollback stop_started_keepalived
   log::ok "keepalived started (log: $(keepalived::log_file))"
 }
 
@@ -179,14 +149,14 @@ restart_if_gone() {
   RESTARTED=1
   log::warn "keepalived stopped while this run waited for it (it was shutting down); starting it again"
   svc::start keepalived
-  STARTED_HERE=1
+  run::on_rollback stop_started_keepalived
 }
 
 # phase::verify: bootstrap waits until this node holds the VIP; a join until it settled as a member.
 phase::verify() {
   log::phase verify
   run::is_dry && return 0
-  if [[ $ACTION == bootstrap || $ACTION == standalone ]]; then
+  if [[ $MODE == bootstrap || $MODE == standalone ]]; then
     if ! run::wait_until 20 "the VIP $VIP_ADDRESS on this node" holds_vip; then
       if [[ "$(vip::local_state)" == BACKUP ]]; then
         log::warn "another node already holds the VIP $VIP_ADDRESS; this node stays BACKUP"
@@ -201,29 +171,29 @@ phase::verify() {
   fi
 }
 
-rollback() {
-  trap - ERR
+# stop_started_keepalived: the rollback step of a run that started keepalived.
+stop_started_keepalived() {
   log::phase rollback
-  if (( STARTED_HERE )); then svc::stop keepalived || true; fi
-  run::rollback_files
+  svc::stop keepalived || true
 }
 
+# setup: --bootstrap, --join and --standalone (a failure rolls back: see lib/phase.sh).
 setup() {
   CONF_CHANGED=0
-  trap 'rc=$?; rollback; exit "$rc"' ERR
   phase::preflight
   phase::configure
   phase::run
   if ! phase::verify; then
     log::error "this node's health check says: $("$HPC_TOOLKIT_DIR/utils/check_all_services.sh" 2>&1 | tail -n 1)"
-    rollback
     die "keepalived did not settle; see $(keepalived::log_file)"
   fi
-  trap - ERR
-  run::commit_files
 }
 
-refresh() {
+mode::bootstrap() { setup; }
+mode::join() { setup; }
+mode::standalone() { setup; }
+
+refresh_here() {
   CONF_CHANGED=0
   node::require_self
   phase::configure
@@ -239,43 +209,42 @@ refresh() {
 # (include) or left out (exclude); this node in-process, the others over SSH. Unreachable ones are
 # reported with the command to run there later.
 refresh_members() {
-  local how=$1 target=$2 ip failed=0 extra=()
-  run::is_dry && extra=(--dry-run)
-  for ip in "${NODE_IPS[@]}"; do
-    [[ $how == exclude && $ip == "$target" ]] && continue
-    if [[ $ip == "$SELF_IP" ]]; then
-      set_removed "$target" "$([[ $how == exclude ]] && echo 1 || echo 0)"
-      refresh
-    elif ! remote::toolkit "$ip" setup/phase4_keepalived_setup.sh --refresh "--$how" "$target" ${extra[@]+"${extra[@]}"}; then
-      log::warn "could not refresh keepalived on $ip; run there: setup/phase4_keepalived_setup.sh --refresh --$how $target"
-      failed=1
-    fi
-  done
-  return "$failed"
+  local how=$1 target=$2
+  set_removed "$target" "$([[ $how == exclude ]] && echo 1 || echo 0)"
+  refresh_here
+  phase::on_members setup/phase4_keepalived_setup.sh --refresh "--$how" "$target" \
+    < <(printf '%s\n' "${NODE_IPS[@]}" | if [[ $how == exclude ]]; then grep -vxF -- "$target"; else cat; fi)
 }
 
-add_node() {
+# --refresh [--include IP | --exclude IP]
+mode::refresh() {
+  case "$MEMBER_CHANGE" in
+    include) set_removed "$MEMBER_IP" 0 ;;
+    exclude) set_removed "$MEMBER_IP" 1 ;;
+  esac
+  refresh_here
+}
+
+mode::add_node() {
   node::require_self
   log::phase add-node
-  refresh_members include "$TARGET_IP"
-  log::ok "every reachable member now sends VRRP adverts to $TARGET_IP; run --join there"
+  refresh_members include "$TARGET"
+  log::ok "every reachable member now sends VRRP adverts to $TARGET; run --join there"
 }
 
-remove_node() {
-  local extra=()
+mode::remove_node() {
   node::require_self
-  [[ $TARGET_IP != "$SELF_IP" ]] || die "run --remove-node on a surviving node, not on $TARGET_IP itself" "$EXIT_USAGE"
-  run::is_dry && extra=(--dry-run)
+  [[ $TARGET != "$SELF_IP" ]] || die "run --remove-node on a surviving node, not on $TARGET itself" "$EXIT_USAGE"
   log::phase remove-node
   # Stop it there first: if it holds the VIP, the clean release moves the VIP at once.
-  if ! remote::toolkit "$TARGET_IP" setup/phase4_keepalived_setup.sh --stop ${extra[@]+"${extra[@]}"}; then
-    log::warn "could not stop keepalived on $TARGET_IP (unreachable?); the others drop it anyway"
+  if ! remote::toolkit "$TARGET" setup/phase4_keepalived_setup.sh --leave "${DRY_ARGS[@]+"${DRY_ARGS[@]}"}"; then
+    log::warn "could not stop keepalived on $TARGET (unreachable?); the others drop it anyway"
   fi
-  refresh_members exclude "$TARGET_IP"
-  log::ok "$TARGET_IP is no longer a VRRP peer"
+  refresh_members exclude "$TARGET"
+  log::ok "$TARGET is no longer a VRRP peer"
 }
 
-stop() {
+mode::leave() {
   log::phase stop
   if ! svc::is_running keepalived; then log::ok "keepalived is not running"; return 0; fi
   svc::stop keepalived
@@ -322,36 +291,12 @@ status_cluster() {
   (( ok )) || return 1
 }
 
+mode::status() {
+  if (( CLUSTER_STATUS )); then status_cluster; else status_local; fi
+}
+
 main() {
-  if lib::wants_help "$@"; then lib::help; exit 0; fi
-  local args=() include="" exclude=""
-  # --include/--exclude IP are the internal halves of --add-node/--remove-node (with --refresh).
-  while (( $# )); do
-    case "$1" in
-      --include) include=${2:-}; shift 2 || lib::usage_error "--include needs an IP" ;;
-      --exclude) exclude=${2:-}; shift 2 || lib::usage_error "--exclude needs an IP" ;;
-      *) args+=("$1"); shift ;;
-    esac
-  done
-  parse_args ${args[@]+"${args[@]}"}
-  case "$ACTION" in
-    status)
-      if (( CLUSTER_STATUS )); then status_cluster || exit 1; else status_local; fi
-      return
-      ;;
-  esac
-  lock::acquire keepalived
-  case "$ACTION" in
-    bootstrap|join|standalone) setup ;;
-    refresh)
-      [[ -z $include ]] || set_removed "$include" 0
-      [[ -z $exclude ]] || set_removed "$exclude" 1
-      refresh
-      ;;
-    add-node) add_node ;;
-    remove-node) remove_node ;;
-    stop) stop ;;
-  esac
+  phase::main "$@"
 }
 
 main "$@"

@@ -11,65 +11,35 @@
 #   --remove-node IP   run on a survivor: stop IP's database and drop it from every member's address list
 #   --dry-run          print every file and command instead of changing anything
 #   --yes              no confirmation prompt
-# Internal (used by peers over SSH): --position, --recover-bootstrap, --exclude IP, --include IP, --leave.
+#   --leave            on the node being removed (run by --remove-node): stop MariaDB, set its config aside
+#   --refresh [--exclude IP | --include IP]  update this node's member list and galera.cnf (run on every
+#                      member by --add-node/--remove-node; --exclude/--include alone still imply it)
+# Internal (used by peers over SSH): --position, --recover-bootstrap.
 #
 # Exit codes: 0 ok, 1 error, 2 usage, 4 another run holds the lock, 6 refused for safety.
+# shellcheck source=../lib/phase.sh
+source "$HPC_LIB_DIR/phase.sh"
 # shellcheck source=../lib/orchestrate.sh
 source "$HPC_LIB_DIR/orchestrate.sh"
 # shellcheck source=../lib/galera.sh
 source "$HPC_LIB_DIR/galera.sh"
 
-MODE="" PEER="" TARGET="" JSON=0
-STARTED_SERVER=0
-DRY_ARGS=()   # passed on to the same script on peers
+PHASE_LOCK=database
+PHASE_MODES=(bootstrap join standalone status add-node remove-node leave refresh position recover-bootstrap)
+PHASE_READONLY_MODES=(status position)
 
-parse_args() {
-  while (( $# )); do
-    case "$1" in
-      --bootstrap|--standalone|--status|--position|--recover-bootstrap|--leave) MODE=${1#--} ;;
-      --join) MODE="join" ;;
-      --peer) [[ $# -ge 2 ]] || lib::usage_error "--peer needs an IP"; PEER=$2; shift ;;
-      --add-node|--remove-node|--exclude|--include)
-        [[ $# -ge 2 ]] || lib::usage_error "$1 needs an IP"; MODE=${1#--}; TARGET=$2; shift ;;
-      --json) JSON=1 ;;
-      --dry-run) export DRY_RUN=1 ;;
-      --yes|--force) ASSUME_YES=1 ;;
-      *) lib::usage_error "unknown argument: $1" ;;
-    esac
-    shift
-  done
-  if run::is_dry; then DRY_ARGS=(--dry-run); fi
-  [[ -n $MODE ]] || lib::usage_error "choose one of --bootstrap, --join, --standalone, --status, --add-node, --remove-node"
-  if [[ -n $TARGET ]] && ! node::index_of "$TARGET" >/dev/null; then
-    die "$TARGET is not a configured node: add it to cluster_config.yaml, regenerate the toolkit and copy it to every node first" "$EXIT_USAGE"
-  fi
-}
-
-# On any failure after we changed something: put the files back and stop what we started.
-on_failure() {
-  local code=$?
-  trap - ERR
-  log::error "database phase failed (exit $code); the server's last log lines:"
+# On a failure after this run started the server: show why, and stop it (the files are put back
+# by the rollback every failed run does).
+db::stop_started_server() {
+  log::error "the server's last log lines (full log: /var/log/mysql/error.log):"
   galera::error_log_tail 15
-  rollback
-  log::error "see the full log at ${HPC_LOG_FILE:-<no log file>} and /var/log/mysql/error.log"
-  exit "$code"
+  log::warn "stopping the MariaDB server this run started"
+  galera::stop || true
 }
 
-rollback() {
-  if (( STARTED_SERVER )) && ! run::is_dry; then
-    log::warn "stopping the MariaDB server this run started"
-    galera::stop || true
-  fi
-  run::rollback_files
-}
-
-# fail MESSAGE [CODE]: roll back, then die.
+# fail MESSAGE [CODE]: die; the exit rolls back what this run changed.
 fail() {
-  log::error "$1"
-  galera::error_log_tail 15
-  rollback
-  exit "${2:-$EXIT_ERROR}"
+  die "$1" "${2:-$EXIT_ERROR}"
 }
 
 print_non_primary_procedure() {
@@ -85,7 +55,7 @@ EOF
 }
 
 # ---- --status --------------------------------------------------------------------------------------
-do_status() {
+mode::status() {
   if (( JSON )); then galera::probe_json; return 0; fi
   if ! galera::alive; then
     printf 'database: MariaDB not running on %s\n' "$SELF_HOSTNAME"
@@ -97,7 +67,7 @@ do_status() {
 }
 
 # --position: "uuid:seqno" of this node's data (live: the last committed write-set).
-do_position() {
+mode::position() {
   if galera::alive; then
     printf '%s:%s %s\n' "$(galera::status wsrep_cluster_state_uuid)" "$(galera::status wsrep_last_committed)" \
       "$(galera::status wsrep_cluster_status)"
@@ -128,7 +98,7 @@ refuse_if_peer_primary() {
 }
 
 # ---- --bootstrap / --standalone / --recover-bootstrap -----------------------------------------------
-do_bootstrap() {
+mode::bootstrap() {
   log::phase database
   if already_member; then galera::ensure_databases; galera::ensure_arbitrator; return 0; fi
   if galera::alive; then
@@ -139,17 +109,14 @@ do_bootstrap() {
   if [[ "$(galera::grastate safe_to_bootstrap)" == 0 && $MODE != recover-bootstrap ]]; then
     die "this node's data is not marked safe to bootstrap (it was not the last to stop, or it crashed): bootstrapping it could lose writes. Use utils/galera_auto_recover.sh, which picks the most advanced node" "$EXIT_REFUSED"
   fi
-  trap on_failure ERR
   galera::write_config
   if [[ $MODE == recover-bootstrap ]]; then galera::set_safe_to_bootstrap; fi
   log::info "bootstrapping a new Primary component on $SELF_HOSTNAME ($SELF_IP); --wsrep-new-cluster is passed once, not stored"
-  STARTED_SERVER=1
+  run::on_rollback db::stop_started_server
   galera::start bootstrap
   galera::wait_synced 180 || fail "the bootstrap did not reach Synced/Primary within 180 s"
   galera::ensure_databases
   galera::ensure_arbitrator
-  run::commit_files
-  trap - ERR
   log::ok "MariaDB Galera bootstrapped on $SELF_HOSTNAME: Primary, Synced, cluster size 1"
 }
 
@@ -165,7 +132,7 @@ pick_peer() {
   orch::primary_peer "$evidence"
 }
 
-do_join() {
+mode::join() {
   local peer peer_size size
   log::phase database
   if already_member; then galera::ensure_arbitrator; return 0; fi
@@ -176,15 +143,13 @@ do_join() {
     log::warn "MariaDB runs here but is not Synced in a Primary component; restarting it to join $peer"
     run::cmd svc::stop mariadb >/dev/null 2>&1 || true
   fi
-  trap on_failure ERR
   galera::write_config
   log::info "joining the ${peer_size:-?}-node cluster through $peer (state transfer: IST if the donor still has our missing writes, else $DB_SST_METHOD SST)"
-  STARTED_SERVER=1
+  run::on_rollback db::stop_started_server
   galera::start join
   if run::is_dry; then
     # Nothing started, so there is no status to read: say what the real run would wait for.
     galera::ensure_arbitrator
-    trap - ERR
     log::info "dry run: would wait up to ${GALERA_SYNC_TIMEOUT}s for Synced (cluster size ${peer_size:-?} -> $(( ${peer_size:-0} + 1 )))"
     return 0
   fi
@@ -194,19 +159,22 @@ do_join() {
     fail "joined, but the cluster has $size node(s), expected $(( peer_size + 1 ))"
   fi
   galera::ensure_arbitrator
-  run::commit_files
-  trap - ERR
   log::ok "joined: Synced, wsrep_ready ON, cluster size ${peer_size:-?} -> ${size:-?}"
 }
 
 # ---- membership changes ----------------------------------------------------------------------------
-# --exclude/--include IP: update this node's member list and galera.cnf (the running server keeps its
-# connections: gcomm learns members from the cluster itself; the file matters at the next start).
-do_exclude_include() {
+# --refresh [--exclude/--include IP]: update this node's member list and galera.cnf (the running
+# server keeps its connections: gcomm learns members from the cluster itself; the file matters at the
+# next start).
+mode::refresh() {
   local file content
   file="$(galera::excluded_file)"
   run::mkdir "$(dirname "$file")" 0755
-  content="$( { [[ -f $file ]] && grep -vxF -- "$TARGET" "$file"; [[ $MODE == exclude ]] && printf '%s\n' "$TARGET"; } | sort -u || true)"
+  if [[ -n $MEMBER_CHANGE ]]; then
+    content="$( { [[ -f $file ]] && grep -vxF -- "$MEMBER_IP" "$file"; [[ $MEMBER_CHANGE == exclude ]] && printf '%s\n' "$MEMBER_IP"; } | sort -u || true)"
+  else
+    content="$(cat "$file" 2>/dev/null || true)"
+  fi
   if [[ -n $content ]]; then content+=$'\n'; fi
   run::write_file "$file" 0644 < <(printf '%s' "$content")
   galera::write_config
@@ -219,22 +187,14 @@ require_live_member() {
   galera::is_synced_primary "" || die "run this on a live member: this node is not Synced in a Primary component" "$EXIT_REFUSED"
 }
 
-# update_members include|exclude: run --include/--exclude TARGET on every other configured node.
+# update_members include|exclude: run --refresh --include/--exclude TARGET on every other configured node.
 update_members() {
-  local ip
-  while IFS= read -r ip; do
-    [[ $ip == "$TARGET" ]] && continue
-    if [[ $ip == "$SELF_IP" ]]; then
-      (MODE=$1 do_exclude_include)
-    else
-      # </dev/null: ssh would otherwise read the rest of the node list this loop reads.
-      remote::toolkit "$ip" setup/phase1_database_setup.sh "--$1" "$TARGET" "${DRY_ARGS[@]+"${DRY_ARGS[@]}"}" </dev/null \
-        || log::warn "$ip could not be updated (down?): rerun '$HPC_TOOL.sh --$1 $TARGET' there when it is back"
-    fi
-  done < <(printf '%s\n' "${NODE_IPS[@]}")
+  # This node in a subshell: its own mode and member change stay as they are.
+  if [[ $SELF_IP != "$TARGET" ]]; then (MEMBER_CHANGE=$1 MEMBER_IP=$TARGET mode::refresh); fi
+  phase::on_members setup/phase1_database_setup.sh --refresh "--$1" "$TARGET" < <(printf '%s\n' "${NODE_IPS[@]}" | grep -vxF -- "$TARGET") || true
 }
 
-do_add_node() {
+mode::add_node() {
   local size incoming
   log::phase database
   require_live_member
@@ -254,7 +214,7 @@ do_add_node() {
   log::ok "$TARGET added: cluster size $size -> $(( size + 1 ))"
 }
 
-do_remove_node() {
+mode::remove_node() {
   local size incoming in_cluster=0 remaining live_after quorum
   log::phase database
   [[ $TARGET != "$SELF_IP" ]] || die "run --remove-node from a surviving node, not from $TARGET itself" "$EXIT_USAGE"
@@ -285,7 +245,7 @@ do_remove_node() {
 
 # --leave (on the node being removed): clean shutdown, and the Galera config set aside so the server
 # never rejoins by itself at the next boot.
-do_leave() {
+mode::leave() {
   local stamp f
   log::phase database
   galera::stop
@@ -296,24 +256,18 @@ do_leave() {
   log::ok "left the database cluster: MariaDB stopped, galera config kept as *.removed-$stamp"
 }
 
-main() {
-  if lib::wants_help "$@"; then lib::help; exit 0; fi
-  parse_args "$@"
+mode::standalone() { mode::bootstrap; }
+mode::recover_bootstrap() { mode::bootstrap; }
+
+phase::init() {
   node::require_self
-  case "$MODE" in
-    status) do_status; return ;;
-    position) do_position; return ;;
-  esac
-  [[ $DB_TYPE == mariadb-galera ]] || lib::not_implemented "database type $DB_TYPE"
-  lock::acquire database
-  case "$MODE" in
-    bootstrap|standalone|recover-bootstrap) do_bootstrap ;;
-    join) do_join ;;
-    add-node) do_add_node ;;
-    remove-node) do_remove_node ;;
-    exclude|include) do_exclude_include ;;
-    leave) do_leave ;;
-  esac
+  if ! phase::_has "$MODE" "${PHASE_READONLY_MODES[@]}"; then
+    [[ $DB_TYPE == mariadb-galera ]] || lib::not_implemented "database type $DB_TYPE"
+  fi
+}
+
+main() {
+  phase::main "$@"
 }
 
 main "$@"
