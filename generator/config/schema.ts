@@ -73,7 +73,13 @@ const node = z
     ip: ipv4,
     hostname,
     priority: z.number().int({ message: "must be a whole number" }).min(1, { message: "must be 1-254" }).max(254, { message: "must be 1-254" }),
-    role: z.enum(["master", "worker"]).default("master"),
+    role: z
+      .enum(["master", "worker"])
+      .refine((r) => r !== "worker", {
+        message: "role 'worker' is not supported yet: every node runs the whole stack (storage, database, Redis, a Slurm controller, the VIP); set role: master or leave the key out",
+      })
+      .default("master")
+      .describe("master: the node runs every service. worker (a Slurm compute node only) is refused until the toolkit supports it."),
   })
   .strict();
 
@@ -120,7 +126,13 @@ const storage = z
     brick_path: absPath.default("/data/glusterfs/shared"),
     volume_name: identifier.default("shared_data"),
     replica_count: z.union([z.literal("auto"), z.number().int().min(1, { message: "must be 'auto' or a whole number >= 1" })]).default("auto"),
-    arbiter: z.boolean().default(false).describe("Use the arbitrator host's brick as a GlusterFS arbiter (needs cluster.arbitrator)."),
+    arbiter: z
+      .boolean()
+      .refine((a) => a === false, {
+        message: "a GlusterFS arbiter brick is not supported yet: the toolkit creates none (the arbitrator runs garbd and a Redis sentinel only); leave storage.arbiter false",
+      })
+      .default(false)
+      .describe("Reserved: a GlusterFS arbiter brick on the arbitrator host. Only false is accepted today (the toolkit creates no arbiter brick)."),
     nfs_export: z.string().regex(/^[A-Za-z0-9.-]+:\/[A-Za-z0-9._@+\/-]*$/, { message: "must be HOST:/path" }).optional(),
   })
   .strict();
@@ -164,10 +176,17 @@ const redis = z
 
 const slurm = z
   .object({
-    mode: z.enum(["multi-master", "ha"]).default("multi-master"),
+    mode: z
+      .enum(["multi-master", "ha"])
+      .refine((m) => m !== "ha", {
+        message: "slurm.mode 'ha' (two controllers) is not supported yet: the toolkit runs slurmctld on every member (multi-master); use multi-master",
+      })
+      .default("multi-master")
+      .describe("multi-master: every member runs slurmctld (highest priority first is the primary, the others take over in order). 'ha' (two controllers only) is refused until the toolkit supports it."),
     cluster_name: z.string().regex(/^[a-z][a-z0-9_]{0,39}$/, { message: "must be lower-case letters, digits and '_' (Slurm cluster names are lower case)" }).default("hpc"),
     state_location: absPath.default("/mnt/gluster/slurm/state"),
-    log_location: absPath.default("/mnt/gluster/slurm/logs"),
+    log_location: absPath.default("/var/log/slurm")
+      .describe("Directory of each node's Slurm logs (slurmctld.log, slurmd.log, slurmdbd.log), on the node's local disk: not under the shared mount point."),
     spool_location: absPath.default("/var/spool/slurmd"),
     controller_timeout: z.number().int().min(3).max(600).default(10).describe("SlurmctldTimeout: seconds before a backup controller takes over."),
     slurmctld_port: port.default(6817),
@@ -176,11 +195,16 @@ const slurm = z
   })
   .strict();
 
+// Upper bounds keep "keep forever" values out of the bash arithmetic (days * 86400 must not overflow)
+// and make a typo (7000 instead of 7) an error instead of a disk that fills up.
+const keep = (max: number, unit: string) =>
+  z.number().int({ message: "must be a whole number" }).min(0, { message: `must be 0-${max}` }).max(max, { message: `must be 0-${max} ${unit}` });
+
 const retentionPolicy = z
   .object({
-    daily: z.number().int().min(0).default(7),
-    weekly: z.number().int().min(0).default(4),
-    monthly: z.number().int().min(0).default(12),
+    daily: keep(366, "days").default(7).describe("Keep every snapshot younger than this many days (0-366)."),
+    weekly: keep(260, "weeks").default(4).describe("Keep the newest snapshot of each of the last this many ISO weeks (0-260)."),
+    monthly: keep(120, "months").default(12).describe("Keep the first snapshot of each of the last this many calendar months (0-120)."),
   })
   .strict();
 
@@ -189,7 +213,13 @@ const backup = z
     enabled: z.boolean().default(true),
     schedule: cron.default("0 2 * * *"),
     incremental_schedule: cron.optional().describe("When set, an incremental backup also runs on this schedule (e.g. hourly)."),
-    retention_days: z.number().int().min(1).default(30),
+    retention_days: z
+      .number()
+      .int({ message: "must be a whole number" })
+      .min(1, { message: "must be 1-3650 days" })
+      .max(3650, { message: "must be 1-3650 days" })
+      .optional()
+      .describe("Hard cap on top of retention_policy: no snapshot older than this many days is kept, whatever the policy says (the newest snapshot is always kept). Unset: the policy alone decides."),
     retention_policy: retentionPolicy.default({}),
     backup_items: z
       .array(z.enum(["configs", "databases", "slurm_state", "redis_rdb", "shared_storage"]))
