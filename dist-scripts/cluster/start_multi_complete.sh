@@ -2,7 +2,11 @@
 # Usage: start_multi_complete.sh [--bootstrap | --join [--peer IP] | --standalone | --status]
 #                                [--force] [--yes] [--dry-run] [--only SERVICES]
 #                                [--ignore-preflight-errors=NAME,...] [--list-phases] [--phase NAME] [--skip-phases A,B]
+<<<<<<< HEAD
 #                                [--list-services]
+=======
+#                                [--set-hostname]
+>>>>>>> 9877d8c (preflight: Hostname and NodeNames checks (lib/preflight_hostname.sh) - a host whose name is not the configured one, or node names that do not resolve to their addresses, stop start_multi_complete.sh with exit 5 before anything changes and print the exact fix; --set-hostname applies it (hostnamectl with systemd, else hostname + /etc/hostname; a managed /etc/hosts block), logged; bats unit tests)
 # Summary: Build, join or run this server as part of the cluster, deciding safely from live evidence.
 #
 # Without a mode flag the mode is decided from what the peers say right now:
@@ -26,6 +30,8 @@
 #                   cache, scheduler, mariadb, keepalived, glusterfs... still work)
 #   --list-services the service registry: name, old names, phase script, what it is
 #   --ignore-preflight-errors=NAME,...   run despite these failed checks (or 'all')
+#   --set-hostname  give this host its configured name and add unresolved node names to /etc/hosts
+#                   (preflight checks Hostname, NodeNames); logged
 #   --list-phases / --phase NAME / --skip-phases A,B   run the steps below selectively
 #
 # Phases: preflight mode discovery configure services health info backup
@@ -39,6 +45,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 source "$HPC_LIB_DIR/orchestrate.sh"
 # shellcheck source=lib/galera.sh
 source "$HPC_LIB_DIR/galera.sh"
+# shellcheck source=lib/preflight_hostname.sh
+source "$HPC_LIB_DIR/preflight_hostname.sh"
 
 # One log for the whole run, the phase scripts included (they inherit HPC_LOG_FILE).
 HPC_LOG_FILE="$(path::of /var/log/cluster_setup.log)"
@@ -58,6 +66,7 @@ parse_args() {
       --peer) [[ $# -ge 2 ]] || lib::usage_error "--peer needs an IP"; PEER=$2; shift ;;
       --force) FORCE=1; ASSUME_YES=1 ;;
       --yes) ASSUME_YES=1 ;;
+      --set-hostname) SET_HOSTNAME=1 ;;
       --dry-run) export DRY_RUN=1 ;;
       --only) [[ $# -ge 2 ]] || lib::usage_error "--only needs a list"; ONLY=$2; shift ;;
       --only=*) ONLY=${1#*=} ;;
@@ -88,7 +97,8 @@ list_services() {
 
 # ---- [1] preflight ---------------------------------------------------------------------------------
 phase::preflight() {
-  orch::preflight Root Config NodeInConfig Secrets DataDir Ports Packages
+  orch::preflight Root Config NodeInConfig Secrets DataDir Ports Packages Hostname NodeNames
+  hostname::apply
 }
 
 # ---- [2] mode --------------------------------------------------------------------------------------
