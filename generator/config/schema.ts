@@ -35,7 +35,8 @@ const absPath = z
 
 const port = z.number().int({ message: "must be a whole number" }).min(1, { message: "must be a port number 1-65535" }).max(65535, { message: "must be a port number 1-65535" });
 
-const iface = z.string().regex(/^[A-Za-z0-9_.:@-]{1,15}$/, { message: "must be a network interface name (1-15 characters: letters, digits, '_', '.', ':', '@', '-')" });
+// No leading '-': the name reaches command lines (ip, keepalived), where it would read as an option.
+const iface = z.string().regex(/^[A-Za-z0-9_.:@][A-Za-z0-9_.:@-]{0,14}$/, { message: "must be a network interface name (1-15 characters: letters, digits, '_', '.', ':', '@', '-'; not starting with '-')" });
 
 /** A secret: must be a `${VAR}` reference, resolved on the node at run time from the secrets file. */
 const secret = z.string().regex(SECRET_REF, {
@@ -52,7 +53,16 @@ const CRON_RANGES: Array<[number, number, string]> = [
   [0, 7, "day of week"],
 ];
 const cron = z.string().superRefine((s, ctx) => {
-  const fields = s.trim().split(/\s+/);
+  // The schedule is written into a crontab line: a newline would start a second (root) entry, and a
+  // non-ASCII space is a field separator here but not for cron.
+  const bad = /[^0-9*,\/ -]/.exec(s);
+  if (bad) {
+    const code = bad[0].codePointAt(0)!;
+    const shown = code >= 0x21 && code <= 0x7e ? `'${bad[0]}'` : `U+${code.toString(16).toUpperCase().padStart(4, "0")}`;
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be a cron schedule made of digits, '*', ',', '-', '/' and ASCII spaces only (found ${shown})` });
+    return;
+  }
+  const fields = s.trim().split(/ +/);
   if (fields.length !== 5) {
     ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be a cron schedule of 5 fields (minute hour day month weekday), got ${fields.length}` });
     return;
@@ -133,7 +143,7 @@ const storage = z
       })
       .default(false)
       .describe("Reserved: a GlusterFS arbiter brick on the arbitrator host. Only false is accepted today (the toolkit creates no arbiter brick)."),
-    nfs_export: z.string().regex(/^[A-Za-z0-9.-]+:\/[A-Za-z0-9._@+\/-]*$/, { message: "must be HOST:/path" }).optional(),
+    nfs_export: z.string().regex(/^[A-Za-z0-9.][A-Za-z0-9.-]*:\/[A-Za-z0-9._@+\/-]*$/, { message: "must be HOST:/path (the host not starting with '-')" }).optional(),
   })
   .strict();
 
