@@ -80,8 +80,8 @@ const cron = z.string().superRefine((s, ctx) => {
 
 const node = z
   .object({
-    ip: ipv4,
-    hostname,
+    ip: ipv4.describe("The node's address in the cluster subnet: not a network, broadcast, loopback, multicast or 0.x address."),
+    hostname: hostname.describe("Must be the server's own short hostname (start_multi_complete.sh's Hostname preflight check; --set-hostname sets it) and resolve to ip (NodeNames check): Slurm and Galera use it."),
     priority: z.number().int({ message: "must be a whole number" }).min(1, { message: "must be 1-254" }).max(254, { message: "must be 1-254" }),
     role: z
       .enum(["master", "worker"])
@@ -95,8 +95,8 @@ const node = z
 
 const arbitrator = z
   .object({
-    ip: ipv4,
-    hostname,
+    ip: ipv4.describe("The witness host's address (runs garbd and the third Redis sentinel)."),
+    hostname: hostname.describe("The witness host's name (for messages and reports)."),
   })
   .strict()
   .describe("A small third host (witness) that runs garbd and a Redis sentinel so a 2-node cluster survives losing one node.");
@@ -104,8 +104,8 @@ const arbitrator = z
 
 const vip = z
   .object({
-    address: ipv4,
-    interface: iface,
+    address: ipv4.describe("The virtual IP: inside the nodes' /network_prefix subnet, not a node's address, not its network or broadcast address."),
+    interface: iface.describe("The network interface keepalived adds the VIP to (e.g. eth0)."),
     vrrp_router_id: z.number().int().min(1, { message: "must be 1-255" }).max(255, { message: "must be 1-255" }),
     auth_password: z
       .string()
@@ -131,9 +131,9 @@ const vip = z
 const storage = z
   .object({
     type: z.enum(["glusterfs", "nfs"]).default("glusterfs"),
-    mount_point: absPath.default("/mnt/gluster"),
-    backup_path: absPath.default("/data/system_backup"),
-    brick_path: absPath.default("/data/glusterfs/shared"),
+    mount_point: absPath.default("/mnt/gluster").describe("Where every node mounts the shared volume. Not a system directory, not over a daemon's data directory, apart from brick_path, backup_path and state_dir."),
+    backup_path: absPath.default("/data/system_backup").describe("Each node's local snapshot directory: not under mount_point, not a system or world-writable directory."),
+    brick_path: absPath.default("/data/glusterfs/shared").describe("The GlusterFS brick on each node (written only through the mount): separate from mount_point and backup_path."),
     volume_name: identifier.default("shared_data"),
     replica_count: z.union([z.literal("auto"), z.number().int().min(1, { message: "must be 'auto' or a whole number >= 1" })]).default("auto"),
     arbiter: z
@@ -143,14 +143,15 @@ const storage = z
       })
       .default(false)
       .describe("Reserved: a GlusterFS arbiter brick on the arbitrator host. Only false is accepted today (the toolkit creates no arbiter brick)."),
-    nfs_export: z.string().regex(/^[A-Za-z0-9.][A-Za-z0-9.-]*:\/[A-Za-z0-9._@+\/-]*$/, { message: "must be HOST:/path (the host not starting with '-')" }).optional(),
+    nfs_export: z.string().regex(/^[A-Za-z0-9.][A-Za-z0-9.-]*:\/[A-Za-z0-9._@+\/-]*$/, { message: "must be HOST:/path (the host not starting with '-')" }).optional()
+      .describe("The NFS export mounted at mount_point when type is nfs (HOST:/path)."),
   })
   .strict();
 
 const databaseEntry = z
   .object({
-    name: identifier,
-    user: identifier,
+    name: identifier.describe("The database to create (slurm_acct_db makes slurmdbd run)."),
+    user: identifier.describe("Its user, created with all privileges on it; never root, never the SST user."),
     password: secret,
   })
   .strict();
@@ -161,7 +162,7 @@ const database = z
     port: port.default(3306),
     cluster_name: identifier.default("hpc_portal_cluster"),
     sst_method: z.enum(["rsync", "mariabackup"]).default("rsync"),
-    sst_user: identifier.default("sst_user"),
+    sst_user: identifier.default("sst_user").describe("The user mariabackup state transfers log in as (not root)."),
     sst_password: secret.optional().describe("Needed for sst_method mariabackup."),
     galera_port: port.default(4567),
     ist_port: port.default(4568),
@@ -177,7 +178,7 @@ const database = z
 const redis = z
   .object({
     type: z.enum(["cluster", "sentinel"]).default("cluster"),
-    port: port.default(6379),
+    port: port.default(6379).describe("Redis port; with type cluster at most 55535 (the cluster bus is port + 10000; replicas: 1 also uses port + 1)."),
     sentinel_port: port.default(26379),
     password: secret,
     replicas: z.number().int().min(0, { message: "must be 0 or 1" }).max(1, { message: "must be 0 or 1" }).default(0),
@@ -221,7 +222,7 @@ const retentionPolicy = z
 const backup = z
   .object({
     enabled: z.boolean().default(true),
-    schedule: cron.default("0 2 * * *"),
+    schedule: cron.default("0 2 * * *").describe("Cron schedule (5 fields, digits and * , - / only) of the full backup."),
     incremental_schedule: cron.optional().describe("When set, an incremental backup also runs on this schedule (e.g. hourly)."),
     retention_days: z
       .number()
@@ -262,7 +263,7 @@ const health = z
     memory_warning_percent: z.number().int().min(1).max(100).default(90),
     critical_checks: z.array(z.enum(HEALTH_CHECKS)).default(["mariadb", "redis", "glusterfs"])
       .describe("Checks whose failure makes /health answer 503 and moves the VIP; the others only count."),
-    drain_file: absPath.default("/etc/hpc-cluster/drain"),
+    drain_file: absPath.default("/etc/hpc-cluster/drain").describe("While this file exists the node reports unhealthy (the VIP moves away). Not in a world-writable directory."),
   })
   .strict();
 
@@ -299,8 +300,8 @@ export const clusterSchema = z
     health: health.default({}),
     web_services: z.array(webService).default([]),
     discovery: discovery.default({}),
-    secrets_file: absPath.default("/etc/hpc-cluster/secrets.env"),
-    state_dir: absPath.default("/var/lib/hpc-cluster"),
+    secrets_file: absPath.default("/etc/hpc-cluster/secrets.env").describe("Root-only NAME=value file on each node holding the secrets the config references. Not in a world-writable directory."),
+    state_dir: absPath.default("/var/lib/hpc-cluster").describe("Per-node toolkit state (cluster id, markers). Not a system or world-writable directory, not on the shared mount."),
   })
   .strict();
 
