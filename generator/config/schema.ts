@@ -96,7 +96,7 @@ const node = z
 const arbitrator = z
   .object({
     ip: ipv4.describe("The witness host's address (runs garbd and the third Redis sentinel)."),
-    hostname: hostname.describe("The witness host's name (for messages and reports)."),
+    hostname: hostname.describe("The witness host's name: informational only (the toolkit reaches the arbitrator by ip); must differ from every node's."),
   })
   .strict()
   .describe("A small third host (witness) that runs garbd and a Redis sentinel so a 2-node cluster survives losing one node.");
