@@ -2,11 +2,8 @@
 # Usage: start_multi_complete.sh [--bootstrap | --join [--peer IP] | --standalone | --status]
 #                                [--force] [--yes] [--dry-run] [--only SERVICES]
 #                                [--ignore-preflight-errors=NAME,...] [--list-phases] [--phase NAME] [--skip-phases A,B]
-<<<<<<< HEAD
 #                                [--list-services]
-=======
 #                                [--set-hostname]
->>>>>>> 9877d8c (preflight: Hostname and NodeNames checks (lib/preflight_hostname.sh) - a host whose name is not the configured one, or node names that do not resolve to their addresses, stop start_multi_complete.sh with exit 5 before anything changes and print the exact fix; --set-hostname applies it (hostnamectl with systemd, else hostname + /etc/hostname; a managed /etc/hosts block), logged; bats unit tests)
 # Summary: Build, join or run this server as part of the cluster, deciding safely from live evidence.
 #
 # Without a mode flag the mode is decided from what the peers say right now:

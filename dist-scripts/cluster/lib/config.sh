@@ -14,7 +14,7 @@ VIP_INTERFACE='ens18'
 VIP_VRRP_VERSION='3'
 # name of the secret, never its value
 VIP_AUTH_SECRET=''
-VIP_TRACK_CHECKS=('slurmctld' 'slurmdbd' 'mariadb' 'redis' 'glusterfs' 'disk' 'memory' 'web')
+VIP_TRACK_CHECKS=('glusterfs' 'mariadb' 'redis' 'slurmctld' 'slurmdbd' 'web' 'disk' 'memory')
 VIP_NONCRITICAL_FAILURES_TO_MOVE='2'
 STORAGE_TYPE='glusterfs'
 STORAGE_MOUNT_POINT='/mnt/gluster'
@@ -79,3 +79,25 @@ DISCOVERY_SSH_USER='root'
 SECRETS_FILE='/etc/hpc-cluster/secrets.env'
 STATE_DIR='/var/lib/hpc-cluster'
 SECRET_NAMES=('DB_SLURM_PASSWORD' 'DB_AUTH_PASSWORD' 'REDIS_PASSWORD')
+# the service registry (generator/model/services.ts), in dependency order; read it through lib/registry.sh
+SERVICES=('storage' 'database' 'redis' 'slurm' 'web' 'vip')
+SERVICE_PHASES=('setup/phase0_storage_setup.sh' 'setup/phase1_database_setup.sh' 'setup/phase2_redis_setup.sh' 'setup/phase3_slurm_setup.sh' '' 'setup/phase4_keepalived_setup.sh')
+SERVICE_AFTER=('' 'storage' 'storage' 'storage database' 'storage database redis' 'storage database redis slurm')
+SERVICE_PORTS=('24007' '3306 4567 4568 4444' '6379 16379' '6817 6818 6819' '4430 5010' '')
+SERVICE_PROCESSES=('glusterd' 'mariadbd rsync' 'redis-server' 'slurmctld slurmd slurmdbd' '' '')
+SERVICE_PACKAGES=('glusterd=glusterfs-server' 'mariadbd=mariadb-server /usr/lib/galera/libgalera_smm.so=galera-4 rsync=rsync' 'redis-server=redis-server' 'slurmctld=slurmctld' '' 'keepalived=keepalived')
+SERVICE_HEALTH=('glusterfs' 'mariadb' 'redis' 'slurmctld slurmdbd' 'web' '')
+SERVICE_CRITICAL=('true' 'true' 'true' 'false' 'false' 'false')
+SERVICE_DISCOVERY_KEYS=('glusterfs' 'mariadb' 'redis' 'slurm' 'web' '')
+SERVICE_DISCOVERY_FACTS=('glusterfs' 'galera' 'redis' 'slurm' 'web' '')
+SERVICE_BACKUP_ITEMS=('shared_storage' 'databases' 'redis_rdb' 'slurm_state' '' '')
+SERVICE_BACKUP_HOOKS=('' 'mariadb' 'redis' 'slurm' '' '')
+SERVICE_BACKUP_DIRS=('' 'databases/mariadb' 'databases/redis' 'state/slurm' '' '')
+SERVICE_DESCRIPTIONS=('shared storage (GlusterFS replica volume, or an NFS mount) at storage.mount_point' 'MariaDB Galera, every node a writable member' 'Redis Cluster, or master + replica with Sentinel (redis.type)' 'Slurm controllers (slurmctld), slurmd and slurmdbd, state on the shared storage' 'the portal'\''s web services (web_services); no phase script in this toolkit yet' 'keepalived VRRP: the VIP on the fittest node (last, once every service it tracks runs)')
+SERVICE_LABELS=('GlusterFS' 'MariaDB Galera' 'Redis Cluster' 'Slurm' 'Web Services' 'VIP')
+# alias=name
+SERVICE_ALIASES=('glusterfs=storage' 'gluster=storage' 'nfs=storage' 'shared_storage=storage' 'phase0_storage_setup=storage' 'phase0_storage=storage' 'mariadb=database' 'galera=database' 'mysql=database' 'databases=database' 'phase1_database_setup=database' 'phase1_database=database' 'cache=redis' 'redis_rdb=redis' 'phase2_redis_setup=redis' 'phase2_redis=redis' 'scheduler=slurm' 'slurmctld=slurm' 'slurm_state=slurm' 'phase3_slurm_setup=slurm' 'phase3_slurm=slurm' 'portal=web' 'keepalived=vip' 'phase4_keepalived_setup=vip' 'phase4_keepalived=vip')
+# every check of utils/health_check.sh
+HEALTH_CHECKS=('glusterfs' 'mariadb' 'redis' 'slurmctld' 'slurmdbd' 'web' 'disk' 'memory' 'vip')
+# package.json's version: peers running another one are reported and refused by a join
+TOOLKIT_VERSION='0.1.0'
