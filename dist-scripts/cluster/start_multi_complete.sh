@@ -3,6 +3,7 @@
 #                                [--force] [--yes] [--dry-run] [--only SERVICES]
 #                                [--ignore-preflight-errors=NAME,...] [--list-phases] [--phase NAME] [--skip-phases A,B]
 #                                [--list-services]
+#                                [--set-hostname]
 # Summary: Build, join or run this server as part of the cluster, deciding safely from live evidence.
 #
 # Without a mode flag the mode is decided from what the peers say right now:
@@ -26,6 +27,8 @@
 #                   cache, scheduler, mariadb, keepalived, glusterfs... still work)
 #   --list-services the service registry: name, old names, phase script, what it is
 #   --ignore-preflight-errors=NAME,...   run despite these failed checks (or 'all')
+#   --set-hostname  give this host its configured name and add unresolved node names to /etc/hosts
+#                   (preflight checks Hostname, NodeNames); logged
 #   --list-phases / --phase NAME / --skip-phases A,B   run the steps below selectively
 #
 # Phases: preflight mode discovery configure services health info backup
@@ -39,6 +42,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 source "$HPC_LIB_DIR/orchestrate.sh"
 # shellcheck source=lib/galera.sh
 source "$HPC_LIB_DIR/galera.sh"
+# shellcheck source=lib/preflight_hostname.sh
+source "$HPC_LIB_DIR/preflight_hostname.sh"
 
 # One log for the whole run, the phase scripts included (they inherit HPC_LOG_FILE).
 HPC_LOG_FILE="$(path::of /var/log/cluster_setup.log)"
@@ -58,6 +63,7 @@ parse_args() {
       --peer) [[ $# -ge 2 ]] || lib::usage_error "--peer needs an IP"; PEER=$2; shift ;;
       --force) FORCE=1; ASSUME_YES=1 ;;
       --yes) ASSUME_YES=1 ;;
+      --set-hostname) SET_HOSTNAME=1 ;;
       --dry-run) export DRY_RUN=1 ;;
       --only) [[ $# -ge 2 ]] || lib::usage_error "--only needs a list"; ONLY=$2; shift ;;
       --only=*) ONLY=${1#*=} ;;
@@ -88,7 +94,8 @@ list_services() {
 
 # ---- [1] preflight ---------------------------------------------------------------------------------
 phase::preflight() {
-  orch::preflight Root Config NodeInConfig Secrets DataDir Ports Packages
+  orch::preflight Root Config NodeInConfig Secrets DataDir Ports Packages Hostname NodeNames
+  hostname::apply
 }
 
 # ---- [2] mode --------------------------------------------------------------------------------------

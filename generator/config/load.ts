@@ -5,6 +5,7 @@ import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Docume
 import { z } from "zod";
 import { configSchema, type ClusterConfig } from "./schema.js";
 import { crossFieldRules, rawRules, type Finding } from "./rules.js";
+import { safetyRules } from "./safety.js";
 
 export interface Diagnostic {
   file: string;
@@ -21,8 +22,18 @@ export interface LoadResult {
   source: string;
 }
 
+/** Control characters (ESC, CR, newline, C1 codes...) shown escaped: a value from the config must never
+ * drive the terminal that prints the diagnostic, or forge a second line. */
+export function escapeControls(s: string): string {
+  return s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (ch) => {
+    const named: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+    const code = ch.charCodeAt(0);
+    return named[ch] ?? (code > 0xff ? `\\u${code.toString(16)}` : `\\x${code.toString(16).padStart(2, "0")}`);
+  });
+}
+
 export function formatDiagnostic(d: Diagnostic): string {
-  return `${d.file}:${d.line}:${d.col}: ${d.severity}: ${d.path || "(root)"}: ${d.message}`;
+  return escapeControls(`${d.file}:${d.line}:${d.col}: ${d.severity}: ${d.path || "(root)"}: ${d.message}`);
 }
 
 export function hasErrors(r: LoadResult): boolean {
@@ -55,7 +66,17 @@ export function loadConfigText(text: string, file = "cluster_config.yaml"): Load
     return { source: text, diagnostics };
   }
 
-  const raw = doc.toJS({ maxAliasCount: 100 });
+  // An alias bomb ("billion laughs") expands exponentially: yaml refuses past maxAliasCount, reported
+  // at the first alias instead of an exception.
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    const alias = /\*[A-Za-z0-9_-]+/.exec(text);
+    const pos = alias ? at(alias.index) : { line: 1, col: 1 };
+    diagnostics.push({ file, ...pos, severity: "error", path: "", message: `YAML: ${(e as Error).message.split("\n")[0]} (too many aliases: at most 100 expansions)` });
+    return { source: text, diagnostics };
+  }
   const positions = new Positions(doc, at);
   const refs = rawRules(raw);
   const refPaths = new Set(refs.map((f) => dotted(f.path)));
@@ -67,7 +88,7 @@ export function loadConfigText(text: string, file = "cluster_config.yaml"): Load
       if (!refPaths.has(dotted(issue.path))) diagnostics.push(...issueToDiagnostics(issue, positions, file));
     }
   } else {
-    for (const f of crossFieldRules(parsed.data, (p) => doc.hasIn(p))) diagnostics.push(findingToDiagnostic(f, positions, file));
+    for (const f of [...crossFieldRules(parsed.data, (p) => doc.hasIn(p)), ...safetyRules(parsed.data, (p) => doc.hasIn(p))]) diagnostics.push(findingToDiagnostic(f, positions, file));
   }
   diagnostics.sort((a, b) => a.line - b.line || a.col - b.col || a.message.localeCompare(b.message));
   const ok = !diagnostics.some((d) => d.severity === "error");

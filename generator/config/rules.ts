@@ -89,6 +89,13 @@ export function crossFieldRules(config: ClusterConfig, written: (path: (string |
     if (c.nodes.some((n) => n.hostname.toLowerCase() === a.hostname.toLowerCase())) {
       out.push({ path: [...base, "arbitrator", "hostname"], severity: "error", message: "the arbitrator's hostname is already a node's" });
     }
+    if (c.nodes.length >= 3) {
+      out.push({
+        path: [...base, "arbitrator"],
+        severity: "error",
+        message: `an arbitrator is used only by a 2-node cluster (garbd and a third Redis sentinel keep the pair's quorum); with ${c.nodes.length} database members the toolkit would never start it: remove cluster.arbitrator`,
+      });
+    }
   }
 
   // Storage
@@ -99,19 +106,21 @@ export function crossFieldRules(config: ClusterConfig, written: (path: (string |
   if (st.type === "nfs" && !st.nfs_export) {
     out.push({ path: [...base, "storage", "type"], severity: "error", message: "storage type nfs needs storage.nfs_export (HOST:/path)" });
   }
-  if (st.arbiter && !c.arbitrator) {
-    out.push({ path: [...base, "storage", "arbiter"], severity: "error", message: "an arbiter brick needs cluster.arbitrator" });
-  }
   const replicas = st.replica_count === "auto" ? c.nodes.length : st.replica_count;
   if (st.type === "glusterfs" && replicas === 2 && !st.arbiter) {
-    out.push({ path: [...base, "storage", "replica_count"], severity: "warning", message: "replica 2 without an arbiter is prone to split-brain (add cluster.arbitrator and storage.arbiter: true)" });
+    out.push({ path: [...base, "storage", "replica_count"], severity: "warning", message: "replica 2 without an arbiter is prone to split-brain (a third node makes it replica 3)" });
   }
   if (st.type === "glusterfs") {
-    for (const key of ["state_location", "log_location"] as const) {
-      if (!isUnder(c.slurm[key], st.mount_point)) {
-        out.push({ path: [...base, "slurm", key], severity: "error", message: `must be on the shared storage (under ${st.mount_point}) so a backup controller can take over` });
-      }
+    if (!isUnder(c.slurm.state_location, st.mount_point)) {
+      out.push({ path: [...base, "slurm", "state_location"], severity: "error", message: `must be on the shared storage (under ${st.mount_point}) so a backup controller can take over` });
     }
+  }
+  if (isUnder(c.slurm.log_location, st.mount_point)) {
+    out.push({
+      path: [...base, "slurm", "log_location"],
+      severity: "error",
+      message: `must be on each node's local disk, not under the shared mount point ${st.mount_point}: every controller would append to the same slurmctld.log, and a storage stall would block the daemons on their log writes (e.g. /var/log/slurm)`,
+    });
   }
   if (isUnder(st.backup_path, st.mount_point)) {
     out.push({ path: [...base, "storage", "backup_path"], severity: "error", message: "backups must stay on each node's local disk, not under the shared mount point" });
@@ -123,8 +132,24 @@ export function crossFieldRules(config: ClusterConfig, written: (path: (string |
   }
 
   // Two nodes are special in every service.
-  if (c.nodes.length % 2 === 0 && !c.arbitrator) {
-    out.push({ path: nodesPath, severity: "warning", message: `${c.nodes.length} nodes without an arbitrator: an even split leaves no quorum (add cluster.arbitrator)` });
+  if (c.nodes.length === 2 && !c.arbitrator) {
+    out.push({ path: nodesPath, severity: "warning", message: "2 nodes without an arbitrator: an even split leaves no quorum (add cluster.arbitrator)" });
+  } else if (c.nodes.length % 2 === 0 && c.nodes.length > 2) {
+    out.push({ path: nodesPath, severity: "warning", message: `${c.nodes.length} nodes: an even split (${c.nodes.length / 2}|${c.nodes.length / 2}) leaves no quorum (an arbitrator is used only by 2-node clusters; an odd number of nodes avoids it)` });
+  }
+
+  // Backup retention: retention_days caps whatever the policy keeps.
+  const rd = c.backup.retention_days;
+  if (rd !== undefined) {
+    const rp = c.backup.retention_policy;
+    const span = Math.max(rp.daily, rp.weekly * 7, rp.monthly * 31);
+    if (rd < span) {
+      out.push({
+        path: [...base, "backup", "retention_days"],
+        severity: "warning",
+        message: `retention_days ${rd} deletes every snapshot older than ${rd} days, so retention_policy (daily ${rp.daily}, weekly ${rp.weekly}, monthly ${rp.monthly}: up to ${span} days) is cut short`,
+      });
+    }
   }
   if (c.redis.type === "sentinel" && c.nodes.length === 2 && !c.arbitrator) {
     out.push({ path: [...base, "redis", "type"], severity: "warning", message: "2-node Redis Sentinel without a third sentinel can never fail over (add cluster.arbitrator)" });

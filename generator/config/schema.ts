@@ -35,7 +35,8 @@ const absPath = z
 
 const port = z.number().int({ message: "must be a whole number" }).min(1, { message: "must be a port number 1-65535" }).max(65535, { message: "must be a port number 1-65535" });
 
-const iface = z.string().regex(/^[A-Za-z0-9_.:@-]{1,15}$/, { message: "must be a network interface name (1-15 characters: letters, digits, '_', '.', ':', '@', '-')" });
+// No leading '-': the name reaches command lines (ip, keepalived), where it would read as an option.
+const iface = z.string().regex(/^[A-Za-z0-9_.:@][A-Za-z0-9_.:@-]{0,14}$/, { message: "must be a network interface name (1-15 characters: letters, digits, '_', '.', ':', '@', '-'; not starting with '-')" });
 
 /** A secret: must be a `${VAR}` reference, resolved on the node at run time from the secrets file. */
 const secret = z.string().regex(SECRET_REF, {
@@ -52,7 +53,16 @@ const CRON_RANGES: Array<[number, number, string]> = [
   [0, 7, "day of week"],
 ];
 const cron = z.string().superRefine((s, ctx) => {
-  const fields = s.trim().split(/\s+/);
+  // The schedule is written into a crontab line: a newline would start a second (root) entry, and a
+  // non-ASCII space is a field separator here but not for cron.
+  const bad = /[^0-9*,\/ -]/.exec(s);
+  if (bad) {
+    const code = bad[0].codePointAt(0)!;
+    const shown = code >= 0x21 && code <= 0x7e ? `'${bad[0]}'` : `U+${code.toString(16).toUpperCase().padStart(4, "0")}`;
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be a cron schedule made of digits, '*', ',', '-', '/' and ASCII spaces only (found ${shown})` });
+    return;
+  }
+  const fields = s.trim().split(/ +/);
   if (fields.length !== 5) {
     ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be a cron schedule of 5 fields (minute hour day month weekday), got ${fields.length}` });
     return;
@@ -70,17 +80,23 @@ const cron = z.string().superRefine((s, ctx) => {
 
 const node = z
   .object({
-    ip: ipv4,
-    hostname,
+    ip: ipv4.describe("The node's address in the cluster subnet: not a network, broadcast, loopback, multicast or 0.x address."),
+    hostname: hostname.describe("Must be the server's own short hostname (start_multi_complete.sh's Hostname preflight check; --set-hostname sets it) and resolve to ip (NodeNames check): Slurm and Galera use it."),
     priority: z.number().int({ message: "must be a whole number" }).min(1, { message: "must be 1-254" }).max(254, { message: "must be 1-254" }),
-    role: z.enum(["master", "worker"]).default("master"),
+    role: z
+      .enum(["master", "worker"])
+      .refine((r) => r !== "worker", {
+        message: "role 'worker' is not supported yet: every node runs the whole stack (storage, database, Redis, a Slurm controller, the VIP); set role: master or leave the key out",
+      })
+      .default("master")
+      .describe("master: the node runs every service. worker (a Slurm compute node only) is refused until the toolkit supports it."),
   })
   .strict();
 
 const arbitrator = z
   .object({
-    ip: ipv4,
-    hostname,
+    ip: ipv4.describe("The witness host's address (runs garbd and the third Redis sentinel)."),
+    hostname: hostname.describe("The witness host's name: informational only (the toolkit reaches the arbitrator by ip); must differ from every node's."),
   })
   .strict()
   .describe("A small third host (witness) that runs garbd and a Redis sentinel so a 2-node cluster survives losing one node.");
@@ -88,8 +104,8 @@ const arbitrator = z
 
 const vip = z
   .object({
-    address: ipv4,
-    interface: iface,
+    address: ipv4.describe("The virtual IP: inside the nodes' /network_prefix subnet, not a node's address, not its network or broadcast address."),
+    interface: iface.describe("The network interface keepalived adds the VIP to (e.g. eth0)."),
     vrrp_router_id: z.number().int().min(1, { message: "must be 1-255" }).max(255, { message: "must be 1-255" }),
     auth_password: z
       .string()
@@ -115,20 +131,27 @@ const vip = z
 const storage = z
   .object({
     type: z.enum(["glusterfs", "nfs"]).default("glusterfs"),
-    mount_point: absPath.default("/mnt/gluster"),
-    backup_path: absPath.default("/data/system_backup"),
-    brick_path: absPath.default("/data/glusterfs/shared"),
+    mount_point: absPath.default("/mnt/gluster").describe("Where every node mounts the shared volume. Not a system directory, not over a daemon's data directory, apart from brick_path, backup_path and state_dir."),
+    backup_path: absPath.default("/data/system_backup").describe("Each node's local snapshot directory: not under mount_point, not a system or world-writable directory."),
+    brick_path: absPath.default("/data/glusterfs/shared").describe("The GlusterFS brick on each node (written only through the mount): separate from mount_point and backup_path."),
     volume_name: identifier.default("shared_data"),
     replica_count: z.union([z.literal("auto"), z.number().int().min(1, { message: "must be 'auto' or a whole number >= 1" })]).default("auto"),
-    arbiter: z.boolean().default(false).describe("Use the arbitrator host's brick as a GlusterFS arbiter (needs cluster.arbitrator)."),
-    nfs_export: z.string().regex(/^[A-Za-z0-9.-]+:\/[A-Za-z0-9._@+\/-]*$/, { message: "must be HOST:/path" }).optional(),
+    arbiter: z
+      .boolean()
+      .refine((a) => a === false, {
+        message: "a GlusterFS arbiter brick is not supported yet: the toolkit creates none (the arbitrator runs garbd and a Redis sentinel only); leave storage.arbiter false",
+      })
+      .default(false)
+      .describe("Reserved: a GlusterFS arbiter brick on the arbitrator host. Only false is accepted today (the toolkit creates no arbiter brick)."),
+    nfs_export: z.string().regex(/^[A-Za-z0-9.][A-Za-z0-9.-]*:\/[A-Za-z0-9._@+\/-]*$/, { message: "must be HOST:/path (the host not starting with '-')" }).optional()
+      .describe("The NFS export mounted at mount_point when type is nfs (HOST:/path)."),
   })
   .strict();
 
 const databaseEntry = z
   .object({
-    name: identifier,
-    user: identifier,
+    name: identifier.describe("The database to create (slurm_acct_db makes slurmdbd run)."),
+    user: identifier.describe("Its user, created with all privileges on it; never root, never the SST user."),
     password: secret,
   })
   .strict();
@@ -139,7 +162,7 @@ const database = z
     port: port.default(3306),
     cluster_name: identifier.default("hpc_portal_cluster"),
     sst_method: z.enum(["rsync", "mariabackup"]).default("rsync"),
-    sst_user: identifier.default("sst_user"),
+    sst_user: identifier.default("sst_user").describe("The user mariabackup state transfers log in as (not root)."),
     sst_password: secret.optional().describe("Needed for sst_method mariabackup."),
     galera_port: port.default(4567),
     ist_port: port.default(4568),
@@ -155,7 +178,7 @@ const database = z
 const redis = z
   .object({
     type: z.enum(["cluster", "sentinel"]).default("cluster"),
-    port: port.default(6379),
+    port: port.default(6379).describe("Redis port; with type cluster at most 55535 (the cluster bus is port + 10000; replicas: 1 also uses port + 1)."),
     sentinel_port: port.default(26379),
     password: secret,
     replicas: z.number().int().min(0, { message: "must be 0 or 1" }).max(1, { message: "must be 0 or 1" }).default(0),
@@ -164,10 +187,17 @@ const redis = z
 
 const slurm = z
   .object({
-    mode: z.enum(["multi-master", "ha"]).default("multi-master"),
+    mode: z
+      .enum(["multi-master", "ha"])
+      .refine((m) => m !== "ha", {
+        message: "slurm.mode 'ha' (two controllers) is not supported yet: the toolkit runs slurmctld on every member (multi-master); use multi-master",
+      })
+      .default("multi-master")
+      .describe("multi-master: every member runs slurmctld (highest priority first is the primary, the others take over in order). 'ha' (two controllers only) is refused until the toolkit supports it."),
     cluster_name: z.string().regex(/^[a-z][a-z0-9_]{0,39}$/, { message: "must be lower-case letters, digits and '_' (Slurm cluster names are lower case)" }).default("hpc"),
     state_location: absPath.default("/mnt/gluster/slurm/state"),
-    log_location: absPath.default("/mnt/gluster/slurm/logs"),
+    log_location: absPath.default("/var/log/slurm")
+      .describe("Directory of each node's Slurm logs (slurmctld.log, slurmd.log, slurmdbd.log), on the node's local disk: not under the shared mount point."),
     spool_location: absPath.default("/var/spool/slurmd"),
     controller_timeout: z.number().int().min(3).max(600).default(10).describe("SlurmctldTimeout: seconds before a backup controller takes over."),
     slurmctld_port: port.default(6817),
@@ -176,20 +206,31 @@ const slurm = z
   })
   .strict();
 
+// Upper bounds keep "keep forever" values out of the bash arithmetic (days * 86400 must not overflow)
+// and make a typo (7000 instead of 7) an error instead of a disk that fills up.
+const keep = (max: number, unit: string) =>
+  z.number().int({ message: "must be a whole number" }).min(0, { message: `must be 0-${max}` }).max(max, { message: `must be 0-${max} ${unit}` });
+
 const retentionPolicy = z
   .object({
-    daily: z.number().int().min(0).default(7),
-    weekly: z.number().int().min(0).default(4),
-    monthly: z.number().int().min(0).default(12),
+    daily: keep(366, "days").default(7).describe("Keep every snapshot younger than this many days (0-366)."),
+    weekly: keep(260, "weeks").default(4).describe("Keep the newest snapshot of each of the last this many ISO weeks (0-260)."),
+    monthly: keep(120, "months").default(12).describe("Keep the first snapshot of each of the last this many calendar months (0-120)."),
   })
   .strict();
 
 const backup = z
   .object({
     enabled: z.boolean().default(true),
-    schedule: cron.default("0 2 * * *"),
+    schedule: cron.default("0 2 * * *").describe("Cron schedule (5 fields, digits and * , - / only) of the full backup."),
     incremental_schedule: cron.optional().describe("When set, an incremental backup also runs on this schedule (e.g. hourly)."),
-    retention_days: z.number().int().min(1).default(30),
+    retention_days: z
+      .number()
+      .int({ message: "must be a whole number" })
+      .min(1, { message: "must be 1-3650 days" })
+      .max(3650, { message: "must be 1-3650 days" })
+      .optional()
+      .describe("Hard cap on top of retention_policy: no snapshot older than this many days is kept, whatever the policy says (the newest snapshot is always kept). Unset: the policy alone decides."),
     retention_policy: retentionPolicy.default({}),
     backup_items: z
       .array(z.enum(["configs", "databases", "slurm_state", "redis_rdb", "shared_storage"]))
@@ -222,7 +263,7 @@ const health = z
     memory_warning_percent: z.number().int().min(1).max(100).default(90),
     critical_checks: z.array(z.enum(HEALTH_CHECKS)).default(["mariadb", "redis", "glusterfs"])
       .describe("Checks whose failure makes /health answer 503 and moves the VIP; the others only count."),
-    drain_file: absPath.default("/etc/hpc-cluster/drain"),
+    drain_file: absPath.default("/etc/hpc-cluster/drain").describe("While this file exists the node reports unhealthy (the VIP moves away). Not in a world-writable directory."),
   })
   .strict();
 
@@ -259,8 +300,8 @@ export const clusterSchema = z
     health: health.default({}),
     web_services: z.array(webService).default([]),
     discovery: discovery.default({}),
-    secrets_file: absPath.default("/etc/hpc-cluster/secrets.env"),
-    state_dir: absPath.default("/var/lib/hpc-cluster"),
+    secrets_file: absPath.default("/etc/hpc-cluster/secrets.env").describe("Root-only NAME=value file on each node holding the secrets the config references. Not in a world-writable directory."),
+    state_dir: absPath.default("/var/lib/hpc-cluster").describe("Per-node toolkit state (cluster id, markers). Not a system or world-writable directory, not on the shared mount."),
   })
   .strict();
 

@@ -91,12 +91,12 @@ slurm::ensure_slurmdbd() {
     # The active slurmdbd is needed for accounting: it must listen.
     run::wait_until 60 "slurmdbd to accept connections or exit" slurm::dbd_settled || true
     slurm::port_open 127.0.0.1 "$SLURM_SLURMDBD_PORT" \
-      || die "slurmdbd did not start (see /var/log/slurm/slurmdbd.log); is $SLURM_ACCT_DB reachable at 127.0.0.1:$DB_PORT for ${DB_USERS[idx]}?"
+      || die "slurmdbd did not start (see $SLURM_LOG_LOCATION/slurmdbd.log); is $SLURM_ACCT_DB reachable at 127.0.0.1:$DB_PORT for ${DB_USERS[idx]}?"
   else
     # The standby runs "in background mode" and listens only once the active one is gone.
     run::wait_until 30 "the standby slurmdbd to settle" slurm::dbd_settled || true
     if ! slurm::running slurmdbd; then
-      log::warn "the standby slurmdbd did not start here (see /var/log/slurm/slurmdbd.log); accounting depends on $DBD_HOST alone"
+      log::warn "the standby slurmdbd did not start here (see $SLURM_LOG_LOCATION/slurmdbd.log); accounting depends on $DBD_HOST alone"
     fi
   fi
 }
@@ -124,7 +124,7 @@ slurm::ensure_cluster_registered() {
   [[ -n "$(slurm::dbd_hosts)" ]] || return 0
   run::is_dry && { printf '[dryrun] would run: sacctmgr -i add cluster %s (if missing)\n' "$SLURM_CLUSTER_NAME"; return 0; }
   if ! run::wait_until 60 "slurmdbd to answer sacctmgr" slurm::sacctmgr_answers; then
-    log::warn "slurmdbd does not answer: accounting is unavailable until it does (see /var/log/slurm/slurmdbd.log)"
+    log::warn "slurmdbd does not answer: accounting is unavailable until it does (see $SLURM_LOG_LOCATION/slurmdbd.log)"
     return 0
   fi
   if slurm::cluster_registered; then

@@ -71,7 +71,7 @@ slurm::ensure_dirs() {
   fi
   run::mkdir "$(slurm::conf_dir)" 0755
   run::mkdir "$(path::of "$SLURM_SPOOL_LOCATION")" 0755 slurm:slurm
-  run::mkdir "$(path::of /var/log/slurm)" 0750 slurm:slurm
+  run::mkdir "$(path::of "$SLURM_LOG_LOCATION")" 0750 slurm:slurm
   run::mkdir "$(path::of /run/slurm)" 0755 slurm:slurm
 }
 
