@@ -2,7 +2,8 @@
 # Usage: npm test   (scripts/test-all.sh)
 # Runs every test of the project, in order: Debian packages check/install, type check, vitest
 # (generator, bundle), bash -n + shellcheck on every generated script and the library, bats unit
-# tests, then the lab tests (real daemons in namespaces; need root). Ends with "tests: N passed, N failed".
+# tests, then the lab tests (real daemons in namespaces; need root; the full chain runs twice: bash-init
+# and systemd nodes). Ends with "tests: N passed, N failed".
 # HPC_SKIP_LAB=1 skips the lab suites (they need root); HPC_TEST_ONLY=unit|lab runs one bats layer.
 set -Eeuo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -63,6 +64,8 @@ elif [[ $EUID -ne 0 ]]; then
 elif [[ ${HPC_TEST_ONLY:-lab} != unit ]]; then
   step "lab tests (real daemons in namespaced servers)"
   run_bats lab bats/lab
+  step "lab: the full chain again on systemd nodes (LAB_INIT=systemd)"
+  LAB_INIT=systemd run_bats lab-systemd bats/lab/cluster/full_chain.bats
 fi
 
 printf '\n'

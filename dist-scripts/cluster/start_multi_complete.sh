@@ -236,13 +236,20 @@ phase::health() {
     log::ok "database: Synced, Primary, cluster size $(galera::status wsrep_cluster_size)"
   fi
   [[ -x "$HPC_TOOLKIT_DIR/utils/health_check.sh" ]] || return 0
-  run::is_dry && { printf '[dryrun] would run: %s\n' "utils/health_check.sh"; return 0; }
+  run::is_dry && { printf '[dryrun] would run: %s\n' "utils/health_check.sh" "utils/health_check.sh --http --daemon"; return 0; }
   "$HPC_TOOLKIT_DIR/utils/health_check.sh" >/dev/null 2>&1 || rc=$?
   case "$rc" in
     0) log::ok "health_check.sh: healthy" ;;
     3) log::info "health_check.sh not built yet; skipped" ;;
     *) log::warn "health_check.sh reports a problem (exit $rc); run utils/health_check.sh for details" ;;
   esac
+  # GET /health on every member (discovery and keepalived rely on it): a socket unit under systemd
+  # (enabled, so it is back after a reboot), a detached listener otherwise; idempotent
+  rc=0
+  "$HPC_TOOLKIT_DIR/utils/health_check.sh" --http --daemon >/dev/null 2>&1 || rc=$?
+  if (( rc == 0 )); then log::ok "/health endpoint serving on this node"
+  else log::warn "the /health endpoint did not start (exit $rc); run utils/health_check.sh --http --daemon for details"
+  fi
 }
 
 # ---- [7] info ---------------------------------------------------------------------------------------

@@ -158,3 +158,45 @@ info_complete() {
   after="$(snapshot n2)$(daemons n2)$(lab_exec n1 cat /etc/slurm/slurm.conf)"
   [[ $before == "$after" ]] || { diff <(echo "$before") <(echo "$after") >&3 || true; false; }
 }
+
+# health_answers IP: GET /health on IP:8430 answers the client (200 healthy or 503 not)
+health_answers() {
+  local code
+  code="$(lab_client curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://$1:8430/health")" || true
+  [[ $code == 200 || $code == 503 ]]
+}
+
+@test "/health answers on every node after the bootstrap and the joins" {
+  local n
+  for n in n1 n2 n3; do
+    wait_until 20 health_answers "$(lab_ip "$n")"
+  done
+  run lab_client curl -s --max-time 5 "http://$(lab_ip n2):8430/health"
+  assert_output --partial '"hostname":"node2"'
+}
+
+# (LAB_INIT=systemd) the toolkit's daemons are systemd units, checked as an admin would
+@test "systemd nodes: every toolkit daemon is an active unit; the ones a reboot needs are enabled" {
+  [[ "$(lab status --json | jq -r .init)" == systemd ]] || skip "bash-init lab (run with LAB_INIT=systemd)"
+  local n unit
+  for n in n1 n2 n3; do
+    for unit in glusterd mnt-gluster.mount mariadb redis-server@hpc-6379 munge slurmd keepalived hpc-health.socket; do
+      run lab_exec "$n" systemctl is-active "$unit"
+      assert_output active
+    done
+    for unit in glusterd keepalived hpc-health.socket; do
+      run lab_exec "$n" systemctl is-enabled "$unit"
+      assert_output enabled
+    done
+    lab_exec "$n" journalctl -u mariadb --no-pager -n 5 | grep -q .
+  done
+  run lab_exec n1 systemctl is-active slurmdbd
+  assert_output active
+}
+
+@test "systemd nodes: after a power loss and boot of n3, /health answers again with no command" {
+  [[ "$(lab status --json | jq -r .init)" == systemd ]] || skip "bash-init lab (run with LAB_INIT=systemd)"
+  lab crash n3
+  lab boot n3
+  wait_until 30 health_answers "$(lab_ip n3)"
+}
