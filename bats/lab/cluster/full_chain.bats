@@ -159,6 +159,16 @@ info_complete() {
   [[ $before == "$after" ]] || { diff <(echo "$before") <(echo "$after") >&3 || true; false; }
 }
 
+@test "--standalone on n3 while the others run the cluster refuses (exit 6) and changes nothing" {
+  local before
+  before="$(daemons n3)"
+  run lab_exec n3 "$TK/start_multi_complete.sh" --standalone --yes
+  assert_equal "$status" 6
+  assert_output --partial "--standalone refused"
+  assert_equal "$(daemons n3)" "$before"
+  synced n3 3
+}
+
 # health_answers IP: GET /health on IP:8430 answers the client (200 healthy or 503 not)
 health_answers() {
   local code
@@ -194,9 +204,48 @@ health_answers() {
   assert_output active
 }
 
-@test "systemd nodes: after a power loss and boot of n3, /health answers again with no command" {
+# back_in_cluster nK: nK is Synced in the 3-node Primary, its Redis node serves its slots, the shared
+# volume is mounted and /health answers
+back_in_cluster() {
+  synced "$1" 3 && [[ "$(redis_info "$1" cluster_state)" == ok ]] \
+    && lab_exec "$1" mountpoint -q /mnt/gluster && health_answers "$(lab_ip "$1")"
+}
+
+@test "systemd nodes: power loss + boot of n3 -> back in Galera, Redis, the mount and /health within 120 s, no command" {
   [[ "$(lab status --json | jq -r .init)" == systemd ]] || skip "bash-init lab (run with LAB_INIT=systemd)"
+  run lab_exec n3 systemctl is-enabled hpc-cluster-heal.service
+  assert_output enabled
+  lab_exec n1 mariadb -e "CREATE TABLE IF NOT EXISTS auth_portal.heal (id INT AUTO_INCREMENT PRIMARY KEY, v INT)"
   lab crash n3
+  lab_exec n1 mariadb -e "INSERT INTO auth_portal.heal (v) VALUES (1), (2), (3)"  # a gap for IST
+  local t0=$SECONDS
   lab boot n3
-  wait_until 30 health_answers "$(lab_ip n3)"
+  wait_until 120 back_in_cluster n3
+  printf '# n3 back in every service %ss after boot\n' "$((SECONDS - t0))" >&3
+  run lab_exec n3 mariadb -N -B -e "SET SESSION wsrep_sync_wait=1; SELECT COUNT(*) FROM auth_portal.heal"
+  assert_output 3
+  run lab_exec n3 grep -c "back in the cluster" /var/log/hpc-cluster/self_heal.log
+  assert_success
+}
+
+@test "systemd nodes: power loss of all three + boot -> Primary again with no committed row lost, no command" {
+  [[ "$(lab status --json | jq -r .init)" == systemd ]] || skip "bash-init lab (run with LAB_INIT=systemd)"
+  local i acked=0 t0 n
+  for ((i = 0; i < 50; i++)); do
+    lab_exec n$((i % 3 + 1)) mariadb -e "INSERT INTO auth_portal.heal (v) VALUES ($i)" && acked=$((acked + 1))
+  done
+  acked=$((acked + 3))
+  lab crash n1
+  lab crash n2
+  lab crash n3
+  t0=$SECONDS
+  lab boot n1
+  lab boot n2
+  lab boot n3
+  for n in n1 n2 n3; do wait_until 240 synced "$n" 3; done
+  printf '# whole cluster Primary again %ss after the boots\n' "$((SECONDS - t0))" >&3
+  run lab_exec n2 mariadb -N -B -e "SET SESSION wsrep_sync_wait=1; SELECT COUNT(*) FROM auth_portal.heal"
+  assert_output "$acked"
+  run lab_exec n1 cat /var/log/hpc-cluster/galera_recovery.log
+  assert_success
 }
