@@ -111,7 +111,7 @@ phase::mode() {
 # ---- [3] discovery ---------------------------------------------------------------------------------
 phase::discovery() {
   local decision why ip reach reason status size state cid mismatch
-  if [[ $MODE == standalone ]]; then log::info "standalone: no peers to ask"; return 0; fi
+  if [[ $MODE == standalone && $NODE_COUNT == 1 ]]; then log::info "standalone: no peers to ask"; return 0; fi
   EVIDENCE="$(orch::evidence)"
   while IFS=$'\x1f' read -r ip reach reason status size state cid; do
     [[ -n $ip ]] || continue
@@ -120,6 +120,12 @@ phase::discovery() {
   decision="$(orch::decide "$EVIDENCE")"
   IFS='|' read -r AUTO_MODE AUTO_PEER why <<< "$decision"
   case "$MODE" in
+    standalone)
+      # the same evidence as --bootstrap: never a second cluster beside one the peers run
+      if [[ $AUTO_MODE == join || $AUTO_MODE == member ]]; then
+        die "--standalone refused: $why; a second cluster would fork it (run --join to join it)" "$EXIT_REFUSED"
+      fi
+      ;;
     "")
       [[ $AUTO_MODE == refuse ]] && die "not deciding a mode: $why" "$EXIT_REFUSED"
       MODE=$AUTO_MODE
@@ -236,7 +242,7 @@ phase::health() {
     log::ok "database: Synced, Primary, cluster size $(galera::status wsrep_cluster_size)"
   fi
   [[ -x "$HPC_TOOLKIT_DIR/utils/health_check.sh" ]] || return 0
-  run::is_dry && { printf '[dryrun] would run: %s\n' "utils/health_check.sh" "utils/health_check.sh --http --daemon"; return 0; }
+  run::is_dry && { printf '[dryrun] would run: %s\n' "utils/health_check.sh" "utils/health_check.sh --http --daemon" "utils/self_heal.sh --install (systemd)"; return 0; }
   "$HPC_TOOLKIT_DIR/utils/health_check.sh" >/dev/null 2>&1 || rc=$?
   case "$rc" in
     0) log::ok "health_check.sh: healthy" ;;
@@ -249,6 +255,11 @@ phase::health() {
   "$HPC_TOOLKIT_DIR/utils/health_check.sh" --http --daemon >/dev/null 2>&1 || rc=$?
   if (( rc == 0 )); then log::ok "/health endpoint serving on this node"
   else log::warn "the /health endpoint did not start (exit $rc); run utils/health_check.sh --http --daemon for details"
+  fi
+  # after a reboot this member rejoins by itself (systemd: hpc-cluster-heal.service)
+  if [[ "$(svc::init_system)" == systemd && -x "$HPC_TOOLKIT_DIR/utils/self_heal.sh" ]]; then
+    "$HPC_TOOLKIT_DIR/utils/self_heal.sh" --install >/dev/null 2>&1 \
+      || log::warn "could not enable hpc-cluster-heal.service (run utils/self_heal.sh --install for details)"
   fi
 }
 

@@ -148,7 +148,7 @@ heal() {
 
 # heal::peer_primary: a configured peer reports a Primary database component (the evidence auto mode uses).
 heal::peer_primary() {
-  orch::evidence 2>/dev/null | awk -F'|' '$5 == "Primary" { found = 1 } END { exit !found }'
+  [[ -n "$(orch::primary_peer "$(orch::evidence 2>/dev/null)")" ]]
 }
 
 main() {
