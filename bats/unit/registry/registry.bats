@@ -83,7 +83,7 @@ setup() {
 
 @test "the parallel arrays have one element per service" {
   in_lib 'for v in SERVICE_PHASES SERVICE_AFTER SERVICE_PORTS SERVICE_PROCESSES SERVICE_PACKAGES SERVICE_HEALTH SERVICE_CRITICAL SERVICE_DISCOVERY_KEYS SERVICE_DISCOVERY_FACTS SERVICE_BACKUP_ITEMS SERVICE_BACKUP_HOOKS SERVICE_BACKUP_DIRS SERVICE_DESCRIPTIONS SERVICE_LABELS; do declare -n a=$v; [[ ${#a[@]} == "${#SERVICES[@]}" ]] || echo "$v"; unset -n a; done; echo done'
-  assert_output done
+  assert_output "done"
 }
 
 @test "backup_items: hook, snapshot item and directory of every service with backup scripts" {
