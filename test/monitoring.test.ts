@@ -138,6 +138,14 @@ describe("monitoring config", () => {
   });
 });
 
+describe("toolkit version", () => {
+  it("the metrics report package.json's version", async () => {
+    const { TOOLKIT_VERSION } = await import("../generator/model/services.js");
+    const { readFileSync } = await import("node:fs");
+    expect(TOOLKIT_VERSION).toBe(JSON.parse(readFileSync(join(__dirname, "..", "package.json"), "utf8")).version);
+  });
+});
+
 describe("backup age threshold", () => {
   it("is the longest gap of the schedule", () => {
     expect(cronMaxGapSeconds("0 2 * * *")).toBe(86400);
