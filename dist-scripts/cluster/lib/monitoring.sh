@@ -194,12 +194,17 @@ monitoring::collect() {
 monitoring::members_file() { path::of "$STATE_DIR/monitoring_members"; }
 
 # monitoring::members: the monitored members, in configured priority order (one IP a line).
+# MONITORING_MEMBERS (one IP a line), when set, replaces the file: a --dry-run plans with the list it
+# would have written.
 monitoring::members() {
-  local f ip
+  local f ip list
   f="$(monitoring::members_file)"
-  [[ -r $f ]] || return 0
+  if [[ -n ${MONITORING_MEMBERS+x} ]]; then list=$MONITORING_MEMBERS
+  elif [[ -r $f ]]; then list="$(cat "$f")"
+  else return 0
+  fi
   for ip in "${NODE_IPS[@]}"; do
-    grep -qxF "$ip" "$f" && printf '%s\n' "$ip"
+    grep -qxF "$ip" <<< "$list" && printf '%s\n' "$ip"
   done
   return 0
 }

@@ -61,7 +61,11 @@ set_action() {
 
 # set_members IP...: the member list (kept in configured priority order by monitoring::members).
 set_members() {
-  run::write_file "$(monitoring::members_file)" 0644 <<< "$(printf '%s\n' "$@" | awk 'NF && !seen[$0]++')"
+  local list
+  list="$(printf '%s\n' "$@" | awk 'NF && !seen[$0]++')"
+  run::write_file "$(monitoring::members_file)" 0644 <<< "$list"
+  run::is_dry && MONITORING_MEMBERS=$list
+  return 0
 }
 
 is_prometheus_node() { monitoring::prometheus_nodes | grep -qxF "$SELF_IP"; }
