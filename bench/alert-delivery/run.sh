@@ -5,7 +5,8 @@
 #          on n1+n2, Alertmanager cluster of 3) next to a default-style setup in the same run (Prometheus
 #          scrape/evaluation 1 m, the same 30 s rule, Alertmanager group_wait 30 s) watching the same nodes.
 #
-#   --runs N   power losses (n3 crashed, booted, its exporter restarted; default 2)
+#   --runs N   power losses (n3 crashed, booted, its exporter restarted; default 1). A later loss of the
+#              same node joins the baseline's existing alert group, so it waits for group_interval (5 m).
 #
 # Goal (issue 15): within 60 s. Not part of npm test. Needs root (the lab).
 set -Eeuo pipefail
@@ -14,7 +15,7 @@ trap 'printf "bench/alert-delivery: failed (exit %s) at line %s: %s\n" "$?" "$LI
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 export HPC_REPO_ROOT=$REPO
 export LAB_PREFIX=${LAB_PREFIX:-mob}
-RUNS=2
+RUNS=1
 while (( $# )); do
   case "$1" in
     --runs) RUNS=${2:?--runs needs a number}; shift ;;
@@ -100,7 +101,7 @@ for (( r = 1; r <= RUNS; r++ )); do
   before_b=$(notifications "$BATS_FILE_TMPDIR/baseline.log" firing NodeDown node3)
   t0=$EPOCHREALTIME
   lab crash n3
-  wait_until 240 more_than "$BATS_FILE_TMPDIR/baseline.log" firing "$before_b"
+  wait_until 420 more_than "$BATS_FILE_TMPDIR/baseline.log" firing "$before_b"
   wait_until 10 more_than "$BATS_FILE_TMPDIR/toolkit.log" firing "$before_t"
   tt=$(jq -s -r --argjson n "$before_t" '[ .[] | select(any(.body.alerts[]?; .status == "firing" and .labels.alertname == "NodeDown" and .labels.node == "node3")) | .t ][$n]' "$BATS_FILE_TMPDIR/toolkit.log")
   tb=$(jq -s -r --argjson n "$before_b" '[ .[] | select(any(.body.alerts[]?; .status == "firing" and .labels.alertname == "NodeDown" and .labels.node == "node3")) | .t ][$n]' "$BATS_FILE_TMPDIR/baseline.log")
