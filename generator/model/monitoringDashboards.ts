@@ -81,7 +81,7 @@ export function dashboardPanels(c: Cluster): Record<string, { title: string; pan
       panels: [
         { title: "Age of the newest successful backup", type: "stat", expr: `time() - max(hpc_backup_last_success_timestamp_seconds{job="node"})`, unit: "s" },
         { title: "Size of the last backup", type: "timeseries", expr: `hpc_backup_last_size_bytes{job="node"}`, legend: "{{node}}", unit: "bytes" },
-        { title: "Last outcome (1 = ok, 0 = failed)", type: "timeseries", expr: `hpc_backup_last_status{job="node"}`, legend: "{{node}}" },
+        { title: "Last outcome (1 = ok, 0 = failed)", type: "timeseries", expr: `hpc_backup_last_ok{job="node"}`, legend: "{{node}}" },
         { title: "Last failure", type: "table", expr: `hpc_backup_last_failure_timestamp_seconds{job="node"}`, legend: "{{node}}", unit: "dateTimeAsIso" },
       ],
     },

@@ -466,14 +466,14 @@ export function alertRules(c: Cluster): AlertRule[] {
     const maxAge = backupMaxAgeSeconds(c);
     rules.push({
       alert: "BackupFailed",
-      expr: `hpc_backup_last_status{job="node"} == 0`,
+      expr: `hpc_backup_last_ok{job="node"} == 0`,
       for: "0s",
       severity: "critical",
       service: "backup",
       summary: "The last backup on {{ $labels.node }} failed",
       description: "backup/backup.sh on {{ $labels.node }} failed its last run; see /var/log/hpc-cluster/backup.log there.",
-      fires: { series: [vm("hpc_backup_last_status", last, "1 1 0x10")], evalTime: "30s", labels: [target("node", last, np)] },
-      quiet: { series: [vm("hpc_backup_last_status", last, "1x10")], evalTime: "30s" },
+      fires: { series: [vm("hpc_backup_last_ok", last, "1 1 0x10")], evalTime: "30s", labels: [target("node", last, np)] },
+      quiet: { series: [vm("hpc_backup_last_ok", last, "1x10")], evalTime: "30s" },
     });
     rules.push({
       alert: "BackupTooOld",

@@ -61,7 +61,7 @@ setup() {
   for n in n1 n2 n3; do lab_exec "$n" "$TK/setup/phase5_monitoring_setup.sh" --collect; done
   lab_exec n1 bash -c "source $TK/lib/common.sh && source $TK/lib/monitoring.sh && monitoring::backup_result ok 123456"
   for n in n1 n2 n3; do lab_exec "$n" "$TK/setup/phase5_monitoring_setup.sh" --collect; done
-  sleep_until_scraped() { [[ $(promq "$VIP" 'count(hpc_backup_last_status)' | jq -r '.[0].value[1] // 0') == 1 ]]; }
+  sleep_until_scraped() { [[ $(promq "$VIP" 'count(hpc_backup_last_ok)' | jq -r '.[0].value[1] // 0') == 1 ]]; }
   wait_until 30 sleep_until_scraped
   wait_until 30 eval '[[ $(promq "$VIP" "count(hpc_gluster_brick_online)" | jq -r ".[0].value[1] // 0") -ge 3 ]]'
   for d in "$BATS_FILE_TMPDIR"/tk/cluster/configs/monitoring/grafana/*.json; do

@@ -41,7 +41,7 @@ prom() { cat "$ROOT_PREFIX/var/lib/prometheus/node-exporter/$1.prom"; }
   lib 'monitoring::backup_result ok 4096; monitoring::backup_result failed'
   assert_success
   run prom hpc_backup
-  assert_line 'hpc_backup_last_status 0'
+  assert_line 'hpc_backup_last_ok 0'
   assert_line 'hpc_backup_last_size_bytes 4096'
   assert_line --regexp '^hpc_backup_last_success_timestamp_seconds [0-9]{10}$'
   assert_line --regexp '^hpc_backup_last_failure_timestamp_seconds [0-9]{10}$'

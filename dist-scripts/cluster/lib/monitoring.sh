@@ -101,8 +101,8 @@ monitoring::backup_result() {
 
 monitoring::backup_metrics() {
   {
-    printf '# HELP hpc_backup_last_status 1 if the last backup run on this node succeeded, 0 if it failed.\n# TYPE hpc_backup_last_status gauge\n'
-    printf 'hpc_backup_last_status %s\n' "$(monitoring::state_get backup_last_status 1)"
+    printf '# HELP hpc_backup_last_ok 1 if the last backup run on this node succeeded, 0 if it failed.\n# TYPE hpc_backup_last_ok gauge\n'
+    printf 'hpc_backup_last_ok %s\n' "$(monitoring::state_get backup_last_status 1)"
     printf '# TYPE hpc_backup_last_success_timestamp_seconds gauge\n'
     printf 'hpc_backup_last_success_timestamp_seconds %s\n' "$(monitoring::state_get backup_last_success)"
     printf '# TYPE hpc_backup_last_failure_timestamp_seconds gauge\n'
