@@ -26,7 +26,7 @@ const configSh = (text: string) => renderText(text).find((f) => f.path === "clus
 
 describe("service registry", () => {
   it("lists every service once, in dependency order", () => {
-    expect(buildServices(minimal()).map((s) => s.name)).toEqual(["storage", "database", "redis", "slurm", "web", "vip"]);
+    expect(buildServices(minimal()).map((s) => s.name)).toEqual(["storage", "database", "redis", "slurm", "web", "vip", "monitoring"]);
   });
 
   it("every phase script it names exists as a template", () => {
@@ -101,7 +101,7 @@ describe("service registry", () => {
       if (v.name.startsWith("SERVICE_") && v.name !== "SERVICE_ALIASES") expect((v.value as string[]).length, v.name).toBe(services.length);
     }
     const sh = configSh(fixture("valid/minimal.yaml"));
-    expect(sh).toContain("SERVICES=('storage' 'database' 'redis' 'slurm' 'web' 'vip')");
+    expect(sh).toContain("SERVICES=('storage' 'database' 'redis' 'slurm' 'web' 'vip' 'monitoring')");
     expect(sh).toContain("'cache=redis'");
     expect(sh).toContain("SERVICE_PHASES=('setup/phase0_storage_setup.sh' 'setup/phase1_database_setup.sh'");
     expect(sh).toContain(`TOOLKIT_VERSION='${TOOLKIT_VERSION}'`);

@@ -242,16 +242,48 @@ const backup = z
 const alertReceiver = z
   .object({
     name: name,
-    webhook_url: z.string().regex(/^https?:\/\/[A-Za-z0-9.:\/_?=&%-]+$/, { message: "must be an http(s) URL without spaces or quotes" }).optional(),
-    email: z.string().regex(/^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+$/, { message: "must be an e-mail address" }).optional(),
+    webhook_url: z.string().regex(/^https?:\/\/[A-Za-z0-9.:\/_?=&%-]+$/, { message: "must be an http(s) URL without spaces or quotes" }).optional()
+      .describe("Alertmanager webhook receiver: POSTs the alert group as JSON."),
+    email: z.string().regex(/^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+$/, { message: "must be an e-mail address" }).optional()
+      .describe("Send alerts to this address through monitoring.smtp."),
+    slack_api_url: secret.optional().describe("Slack incoming-webhook URL, as a ${SECRET} reference (resolved on the node into a 0640 file)."),
+    slack_channel: z.string().regex(/^[#@]?[A-Za-z0-9._-]{1,80}$/, { message: "must be a Slack channel like #hpc-alerts" }).optional(),
+  })
+  .strict();
+
+const smtp = z
+  .object({
+    smarthost: z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, { message: "must be HOST:PORT, e.g. mail.example.org:587" }),
+    from: z.string().regex(/^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+$/, { message: "must be an e-mail address" }),
+    auth_username: z.string().regex(/^[A-Za-z0-9._%+@-]{1,128}$/, { message: "must be a user name without spaces or quotes" }).optional(),
+    auth_password: secret.optional(),
+    require_tls: z.boolean().default(true),
   })
   .strict();
 
 const monitoring = z
   .object({
+    enabled: z.boolean().default(true).describe("Set up exporters, Prometheus and Alertmanager (setup/phase5_monitoring_setup.sh)."),
     prometheus_port: port.default(9090),
     node_exporter_port: port.default(9100),
     alertmanager_port: port.default(9093),
+    alertmanager_cluster_port: port.default(9094).describe("Alertmanager gossip port (every member runs one Alertmanager; they form one cluster)."),
+    mysqld_exporter_port: port.default(9104),
+    redis_exporter_port: port.default(9121),
+    prometheus_nodes: z.number().int().min(1).max(16).default(2)
+      .describe("Prometheus runs on this many members, highest priority first; the others forward the Prometheus port to them."),
+    scrape_interval: z.number().int().min(1).max(300).default(5).describe("Seconds between scrapes (and rule evaluations)."),
+    node_down_seconds: z.number().int().min(5).max(3600).default(30).describe("A node that does not answer this long is reported down."),
+    cpu_alert_percent: z.number().int().min(1).max(100).default(90),
+    disk_alert_percent: z.number().int().min(1).max(100).default(80),
+    group_wait: z.number().int().min(0).max(600).default(5).describe("Seconds Alertmanager waits to group the first alerts of a group."),
+    repeat_interval: z.string().regex(/^\d+[smhd]$/, { message: "must be a duration like 4h" }).default("4h"),
+    exporter_user: identifier.default("hpc_exporter").describe("MariaDB user of mysqld-exporter (PROCESS, REPLICATION CLIENT, SELECT on performance_schema)."),
+    exporter_password: secret.optional()
+      .describe("Password of exporter_user (0600 my.cnf on the node). Without it the exporter logs in over the socket as its Unix user (unix_socket auth, no password)."),
+    textfile_dir: absPath.default("/var/lib/prometheus/node-exporter").describe("node_exporter's textfile collector directory (the toolkit's own metrics)."),
+    retention: z.string().regex(/^\d+[hdw]$/, { message: "must be a duration like 15d" }).default("15d"),
+    smtp: smtp.optional(),
     alert_receivers: z.array(alertReceiver).default([]),
   })
   .strict();
@@ -321,4 +353,7 @@ export const SECRET_FIELDS = [
   "cluster.database.sst_password",
   "cluster.database.databases.*.password",
   "cluster.redis.password",
+  "cluster.monitoring.exporter_password",
+  "cluster.monitoring.smtp.auth_password",
+  "cluster.monitoring.alert_receivers.*.slack_api_url",
 ];

@@ -2,6 +2,7 @@
 import type { ClusterConfig } from "../config/schema.js";
 import { SECRET_REF } from "../config/schema.js";
 import { buildServices, serviceShellVars, type Service } from "./services.js";
+import { buildMonitoring, monitoringSecrets, monitoringShellVars, type MonitoringModel } from "./monitoring.js";
 
 export type ShellValue = string | number | boolean | Array<string | number>;
 
@@ -28,6 +29,7 @@ export interface Model {
   /** The service registry with the config applied (generator/model/services.ts). */
   services: Service[];
   configYaml: string;
+  monitoring: MonitoringModel;
 }
 
 const REDUNDANCY = ["Standalone", "Dual Redundancy", "Triple Redundancy", "Quad Redundancy"];
@@ -58,6 +60,7 @@ export function buildModel(config: ClusterConfig, configYaml: string): Model {
   addSecret(c.database.sst_password, `MariaDB SST user ${c.database.sst_user}`);
   c.database.databases.forEach((d) => addSecret(d.password, `MariaDB user ${d.user} (database ${d.name})`));
   addSecret(c.redis.password, "Redis requirepass/masterauth");
+  monitoringSecrets(c).forEach((s) => addSecret(s.ref, s.usedBy));
 
   const webUrls = c.web_services.map((w) => `http://127.0.0.1:${w.port}${w.health_path}`);
   const v = (name: string, value: ShellValue, comment?: string): ShellVar => ({ name, value, comment });
@@ -117,9 +120,7 @@ export function buildModel(config: ClusterConfig, configYaml: string): Model {
     v("BACKUP_KEEP_WEEKLY", c.backup.retention_policy.weekly),
     v("BACKUP_KEEP_MONTHLY", c.backup.retention_policy.monthly),
     v("BACKUP_ITEMS", c.backup.backup_items),
-    v("MONITORING_PROMETHEUS_PORT", c.monitoring.prometheus_port),
-    v("MONITORING_NODE_EXPORTER_PORT", c.monitoring.node_exporter_port),
-    v("MONITORING_ALERTMANAGER_PORT", c.monitoring.alertmanager_port),
+    ...monitoringShellVars(c, secretName).map(([name, value]) => v(name, typeof value === "boolean" ? value : Array.isArray(value) ? [...value] : value)),
     v("HEALTH_PORT", c.health.port),
     v("HEALTH_DISK_WARNING_PERCENT", c.health.disk_warning_percent),
     v("HEALTH_MEMORY_WARNING_PERCENT", c.health.memory_warning_percent),
@@ -153,5 +154,6 @@ export function buildModel(config: ClusterConfig, configYaml: string): Model {
     shellVars,
     services,
     configYaml,
+    monitoring: buildMonitoring(c),
   };
 }

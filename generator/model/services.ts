@@ -192,6 +192,27 @@ export const SERVICE_DEFS: readonly ServiceDef[] = [
     processes: () => [],
     packages: () => ["keepalived=keepalived"],
   },
+  {
+    name: "monitoring",
+    aliases: ["prometheus", "alertmanager"],
+    phase: "setup/phase5_monitoring_setup.sh",
+    after: ["vip"],
+    health: [],
+    criticalByDefault: false,
+    discoveryKey: "",
+    discoveryFact: "",
+    backupItem: "",
+    backupHook: "",
+    backupDir: "",
+    description: "exporters on every member, Prometheus on the top members, one Alertmanager cluster (after the VIP)",
+    label: () => "Monitoring",
+    ports: (c) => [c.monitoring.prometheus_port, c.monitoring.node_exporter_port, c.monitoring.alertmanager_port,
+      c.monitoring.alertmanager_cluster_port, c.monitoring.mysqld_exporter_port, c.monitoring.redis_exporter_port],
+    processes: () => [],
+    packages: () => ["prometheus-node-exporter=prometheus-node-exporter", "prometheus-alertmanager=prometheus-alertmanager",
+      "prometheus=prometheus", "prometheus-mysqld-exporter=prometheus-mysqld-exporter", "prometheus-redis-exporter=prometheus-redis-exporter"],
+    enabled: (c) => c.monitoring.enabled,
+  },
 ];
 
 /** Every health check a node can run, services' first (registry order), then the node's own. */

@@ -62,9 +62,25 @@ BACKUP_KEEP_DAILY='7'
 BACKUP_KEEP_WEEKLY='4'
 BACKUP_KEEP_MONTHLY='12'
 BACKUP_ITEMS=('configs' 'databases' 'slurm_state' 'redis_rdb')
+MONITORING_ENABLED='true'
 MONITORING_PROMETHEUS_PORT='9090'
 MONITORING_NODE_EXPORTER_PORT='9100'
 MONITORING_ALERTMANAGER_PORT='9093'
+MONITORING_ALERTMANAGER_CLUSTER_PORT='9094'
+MONITORING_MYSQLD_EXPORTER_PORT='9104'
+MONITORING_REDIS_EXPORTER_PORT='9121'
+MONITORING_PROMETHEUS_NODES='2'
+MONITORING_SCRAPE_INTERVAL='5'
+MONITORING_RETENTION='15d'
+MONITORING_EXPORTER_USER='hpc_exporter'
+MONITORING_EXPORTER_PASSWORD_SECRET=''
+MONITORING_TEXTFILE_DIR='/var/lib/prometheus/node-exporter'
+MONITORING_FILE_SECRETS=()
+MONITORING_SECRETS_DIR='/etc/prometheus/hpc/secrets'
+MONITORING_TARGETS_DIR='/etc/prometheus/hpc/targets'
+MONITORING_RULES_FILE='/etc/prometheus/hpc/alert_rules.yml'
+MONITORING_PROMETHEUS_CONFIG='/etc/prometheus/prometheus.yml'
+MONITORING_ALERTMANAGER_CONFIG='/etc/prometheus/alertmanager.yml'
 HEALTH_PORT='8430'
 HEALTH_DISK_WARNING_PERCENT='80'
 HEALTH_MEMORY_WARNING_PERCENT='90'
@@ -80,23 +96,23 @@ SECRETS_FILE='/etc/hpc-cluster/secrets.env'
 STATE_DIR='/var/lib/hpc-cluster'
 SECRET_NAMES=('DB_SLURM_PASSWORD' 'DB_AUTH_PASSWORD' 'REDIS_PASSWORD')
 # the service registry (generator/model/services.ts), in dependency order; read it through lib/registry.sh
-SERVICES=('storage' 'database' 'redis' 'slurm' 'web' 'vip')
-SERVICE_PHASES=('setup/phase0_storage_setup.sh' 'setup/phase1_database_setup.sh' 'setup/phase2_redis_setup.sh' 'setup/phase3_slurm_setup.sh' '' 'setup/phase4_keepalived_setup.sh')
-SERVICE_AFTER=('' 'storage' 'storage' 'storage database' 'storage database redis' 'storage database redis slurm')
-SERVICE_PORTS=('24007' '3306 4567 4568 4444' '6379 16379' '6817 6818 6819' '4430 5010' '')
-SERVICE_PROCESSES=('glusterd' 'mariadbd rsync' 'redis-server' 'slurmctld slurmd slurmdbd' '' '')
-SERVICE_PACKAGES=('glusterd=glusterfs-server' 'mariadbd=mariadb-server /usr/lib/galera/libgalera_smm.so=galera-4 rsync=rsync' 'redis-server=redis-server' 'slurmctld=slurmctld' '' 'keepalived=keepalived')
-SERVICE_HEALTH=('glusterfs' 'mariadb' 'redis' 'slurmctld slurmdbd' 'web' '')
-SERVICE_CRITICAL=('true' 'true' 'true' 'false' 'false' 'false')
-SERVICE_DISCOVERY_KEYS=('glusterfs' 'mariadb' 'redis' 'slurm' 'web' '')
-SERVICE_DISCOVERY_FACTS=('glusterfs' 'galera' 'redis' 'slurm' 'web' '')
-SERVICE_BACKUP_ITEMS=('shared_storage' 'databases' 'redis_rdb' 'slurm_state' '' '')
-SERVICE_BACKUP_HOOKS=('' 'mariadb' 'redis' 'slurm' '' '')
-SERVICE_BACKUP_DIRS=('' 'databases/mariadb' 'databases/redis' 'state/slurm' '' '')
-SERVICE_DESCRIPTIONS=('shared storage (GlusterFS replica volume, or an NFS mount) at storage.mount_point' 'MariaDB Galera, every node a writable member' 'Redis Cluster, or master + replica with Sentinel (redis.type)' 'Slurm controllers (slurmctld), slurmd and slurmdbd, state on the shared storage' 'the portal'\''s web services (web_services); no phase script in this toolkit yet' 'keepalived VRRP: the VIP on the fittest node (last, once every service it tracks runs)')
-SERVICE_LABELS=('GlusterFS' 'MariaDB Galera' 'Redis Cluster' 'Slurm' 'Web Services' 'VIP')
+SERVICES=('storage' 'database' 'redis' 'slurm' 'web' 'vip' 'monitoring')
+SERVICE_PHASES=('setup/phase0_storage_setup.sh' 'setup/phase1_database_setup.sh' 'setup/phase2_redis_setup.sh' 'setup/phase3_slurm_setup.sh' '' 'setup/phase4_keepalived_setup.sh' 'setup/phase5_monitoring_setup.sh')
+SERVICE_AFTER=('' 'storage' 'storage' 'storage database' 'storage database redis' 'storage database redis slurm' 'vip')
+SERVICE_PORTS=('24007' '3306 4567 4568 4444' '6379 16379' '6817 6818 6819' '4430 5010' '' '9090 9100 9093 9094 9104 9121')
+SERVICE_PROCESSES=('glusterd' 'mariadbd rsync' 'redis-server' 'slurmctld slurmd slurmdbd' '' '' '')
+SERVICE_PACKAGES=('glusterd=glusterfs-server' 'mariadbd=mariadb-server /usr/lib/galera/libgalera_smm.so=galera-4 rsync=rsync' 'redis-server=redis-server' 'slurmctld=slurmctld' '' 'keepalived=keepalived' 'prometheus-node-exporter=prometheus-node-exporter prometheus-alertmanager=prometheus-alertmanager prometheus=prometheus prometheus-mysqld-exporter=prometheus-mysqld-exporter prometheus-redis-exporter=prometheus-redis-exporter')
+SERVICE_HEALTH=('glusterfs' 'mariadb' 'redis' 'slurmctld slurmdbd' 'web' '' '')
+SERVICE_CRITICAL=('true' 'true' 'true' 'false' 'false' 'false' 'false')
+SERVICE_DISCOVERY_KEYS=('glusterfs' 'mariadb' 'redis' 'slurm' 'web' '' '')
+SERVICE_DISCOVERY_FACTS=('glusterfs' 'galera' 'redis' 'slurm' 'web' '' '')
+SERVICE_BACKUP_ITEMS=('shared_storage' 'databases' 'redis_rdb' 'slurm_state' '' '' '')
+SERVICE_BACKUP_HOOKS=('' 'mariadb' 'redis' 'slurm' '' '' '')
+SERVICE_BACKUP_DIRS=('' 'databases/mariadb' 'databases/redis' 'state/slurm' '' '' '')
+SERVICE_DESCRIPTIONS=('shared storage (GlusterFS replica volume, or an NFS mount) at storage.mount_point' 'MariaDB Galera, every node a writable member' 'Redis Cluster, or master + replica with Sentinel (redis.type)' 'Slurm controllers (slurmctld), slurmd and slurmdbd, state on the shared storage' 'the portal'\''s web services (web_services); no phase script in this toolkit yet' 'keepalived VRRP: the VIP on the fittest node (last, once every service it tracks runs)' 'exporters on every member, Prometheus on the top members, one Alertmanager cluster (after the VIP)')
+SERVICE_LABELS=('GlusterFS' 'MariaDB Galera' 'Redis Cluster' 'Slurm' 'Web Services' 'VIP' 'Monitoring')
 # alias=name
-SERVICE_ALIASES=('glusterfs=storage' 'gluster=storage' 'nfs=storage' 'shared_storage=storage' 'phase0_storage_setup=storage' 'phase0_storage=storage' 'mariadb=database' 'galera=database' 'mysql=database' 'databases=database' 'phase1_database_setup=database' 'phase1_database=database' 'cache=redis' 'redis_rdb=redis' 'phase2_redis_setup=redis' 'phase2_redis=redis' 'scheduler=slurm' 'slurmctld=slurm' 'slurm_state=slurm' 'phase3_slurm_setup=slurm' 'phase3_slurm=slurm' 'portal=web' 'keepalived=vip' 'phase4_keepalived_setup=vip' 'phase4_keepalived=vip')
+SERVICE_ALIASES=('glusterfs=storage' 'gluster=storage' 'nfs=storage' 'shared_storage=storage' 'phase0_storage_setup=storage' 'phase0_storage=storage' 'mariadb=database' 'galera=database' 'mysql=database' 'databases=database' 'phase1_database_setup=database' 'phase1_database=database' 'cache=redis' 'redis_rdb=redis' 'phase2_redis_setup=redis' 'phase2_redis=redis' 'scheduler=slurm' 'slurmctld=slurm' 'slurm_state=slurm' 'phase3_slurm_setup=slurm' 'phase3_slurm=slurm' 'portal=web' 'keepalived=vip' 'phase4_keepalived_setup=vip' 'phase4_keepalived=vip' 'prometheus=monitoring' 'alertmanager=monitoring' 'phase5_monitoring_setup=monitoring' 'phase5_monitoring=monitoring')
 # every check of utils/health_check.sh
 HEALTH_CHECKS=('glusterfs' 'mariadb' 'redis' 'slurmctld' 'slurmdbd' 'web' 'disk' 'memory' 'vip')
 # package.json's version: peers running another one are reported and refused by a join

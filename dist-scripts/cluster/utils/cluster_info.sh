@@ -95,7 +95,8 @@ summary() {
   jq -c --arg name "$CLUSTER_NAME" --arg vip "$VIP_ADDRESS" --arg words "$(size_words "$active")" \
     --argjson facts "$(facts_json)" \
     --arg redis_type "$REDIS_TYPE" --argjson shared "$(usage_json "$STORAGE_MOUNT_POINT")" \
-    --argjson backup "$(usage_json "$STORAGE_BACKUP_PATH")" --arg last "$(last_backup)" '
+    --argjson backup "$(usage_json "$STORAGE_BACKUP_PATH")" --arg last "$(last_backup)" \
+    --arg mon "$MONITORING_ENABLED" --arg pport "$MONITORING_PROMETHEUS_PORT" --arg aport "$MONITORING_ALERTMANAGER_PORT" '
     . as $r | [.nodes[] | select(.status == "active")] as $a | ($r.total_nodes) as $n
     |
     {
@@ -138,6 +139,9 @@ summary() {
               {up: ([$g[] | select(.services.web)] | length), of: ($g | length)} end)
       }),
       storage: {shared: $shared, backup: $backup},
+      monitoring: (if $mon == "true" then
+        {prometheus: "http://\($vip):\($pport)/", alertmanager: "http://\($vip):\($aport)/",
+         dashboards: "configs/monitoring/grafana/", alert_rules: "configs/monitoring/alert_rules.yml"} else null end),
       last_backup: (if $last == "" then null else $last end),
       discovery: $r
     }' <<< "$report"
@@ -176,6 +180,7 @@ print_summary() {
     "- Backup: \(na(.storage.backup; "\(.used) / \(.size) (\(.percent)%)"))",
     "",
     "Last Backup: \(.last_backup // "N/A")",
+    (if .monitoring then "Monitoring: Prometheus \(.monitoring.prometheus), alerts \(.monitoring.alertmanager), Grafana dashboards in \(.monitoring.dashboards)" else empty end),
     "========================================",
     (.discovery.nodes[] | select(.status != "active") | "Note: \(.hostname) (\(.ip)) is \(.status): \(.error // .reason)"),
     # Exactly one holder is the only healthy answer: anything else is the last, loudest line.

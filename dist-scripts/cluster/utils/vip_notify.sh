@@ -19,6 +19,8 @@ set -Eeuo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 # shellcheck source=../lib/keepalived.sh
 source "$HPC_LIB_DIR/keepalived.sh"
+# shellcheck source=../lib/monitoring.sh
+source "$HPC_LIB_DIR/monitoring.sh"
 
 # slurm_conf: Debian's path; SLURM_CONF overrides as it does for the Slurm commands themselves.
 slurm_conf() {
@@ -90,6 +92,7 @@ main() {
   exec {notify_fd}<>"$lockfile"
   flock -w 30 "$notify_fd" || log::warn "another vip_notify.sh run held the lock for 30 s; going on"
   record_transition "$state" "$prio"
+  monitoring::vip_transition "$state"
   log::to_file INFO "VRRP $1 $2 is now $state (priority ${prio:--})"
   if [[ $state == MASTER ]]; then promote_slurmctld; fi
 }
