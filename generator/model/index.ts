@@ -2,6 +2,7 @@
 import type { ClusterConfig } from "../config/schema.js";
 import { SECRET_REF } from "../config/schema.js";
 import { buildServices, serviceShellVars, type Service } from "./services.js";
+import { webModel, webShellVars, type WebModel } from "./web.js";
 
 export type ShellValue = string | number | boolean | Array<string | number>;
 
@@ -28,6 +29,7 @@ export interface Model {
   /** The service registry with the config applied (generator/model/services.ts). */
   services: Service[];
   configYaml: string;
+  web: WebModel;
 }
 
 const REDUNDANCY = ["Standalone", "Dual Redundancy", "Triple Redundancy", "Quad Redundancy"];
@@ -59,6 +61,7 @@ export function buildModel(config: ClusterConfig, configYaml: string): Model {
   c.database.databases.forEach((d) => addSecret(d.password, `MariaDB user ${d.user} (database ${d.name})`));
   addSecret(c.redis.password, "Redis requirepass/masterauth");
 
+  const web = webModel(c, nodesByPriority);
   const webUrls = c.web_services.map((w) => `http://127.0.0.1:${w.port}${w.health_path}`);
   const v = (name: string, value: ShellValue, comment?: string): ShellVar => ({ name, value, comment });
   const shellVars: ShellVar[] = [
@@ -128,6 +131,7 @@ export function buildModel(config: ClusterConfig, configYaml: string): Model {
     v("WEB_SERVICE_NAMES", c.web_services.map((w) => w.name)),
     v("WEB_SERVICE_URLS", webUrls),
     v("WEB_SERVICE_CRITICAL", c.web_services.map((w) => (w.critical ? "true" : "false"))),
+    ...webShellVars(c, web),
     v("DISCOVERY_SSH_TIMEOUT", c.discovery.ssh_timeout),
     v("DISCOVERY_PROBE_TIMEOUT", c.discovery.probe_timeout),
     v("DISCOVERY_SSH_USER", c.discovery.ssh_user),
@@ -153,5 +157,6 @@ export function buildModel(config: ClusterConfig, configYaml: string): Model {
     shellVars,
     services,
     configYaml,
+    web,
   };
 }
