@@ -99,17 +99,17 @@ setup() {
 }
 
 @test "through the VIP: API calls reach several nodes" {
-  local i seen=()
+  local seen=()
   web_vip_ready
-  for i in 1 2 3 4 5 6 7 8 9; do seen+=("$(web_vip_get /api/auth/whoami | awk '{ print $1 }')"); done
+  for _ in 1 2 3 4 5 6 7 8 9; do seen+=("$(web_vip_get /api/auth/whoami | awk '{ print $1 }')"); done
   run bash -c 'printf "%s\n" "$@" | sort -u | wc -l' x "${seen[@]}"
   (( output >= 2 ))
 }
 
 @test "through the VIP: WebSocket-marked calls from one client stick to one node and carry the Upgrade headers" {
-  local i seen=() a
+  local seen=() a
   web_vip_ready
-  for i in 1 2 3 4 5 6 7 8; do
+  for _ in 1 2 3 4 5 6 7 8; do
     a="$(web_vip_get /ws/x | awk '{ print $1 }')" || continue   # a VIP hiccup under load is not the point here
     seen+=("$a")
   done
