@@ -36,7 +36,7 @@ describe("service registry", () => {
   });
 
   it("every health check, discovery fact and backup hook it names exists in the bash", () => {
-    const health = readFileSync(join(REPO, "templates/lib/health.sh"), "utf8");
+    const health = ["health.sh", "web.sh"].map((f) => readFileSync(join(REPO, "templates/lib", f), "utf8")).join("\n");
     const discovery = ["discovery.sh", "discovery_facts.sh"].map((f) => readFileSync(join(REPO, "templates/lib", f), "utf8")).join("\n");
     for (const d of SERVICE_DEFS) {
       for (const h of d.health) expect(health, h).toContain(`health::check_${h}()`);
@@ -61,7 +61,7 @@ describe("service registry", () => {
   });
 
   it("the schema's health checks are the registry's plus the node's own", () => {
-    expect(HEALTH_CHECKS).toEqual(["glusterfs", "mariadb", "redis", "slurmctld", "slurmdbd", "web", "disk", "memory"]);
+    expect(HEALTH_CHECKS).toEqual(["glusterfs", "mariadb", "redis", "slurmctld", "slurmdbd", "web", "nginx", "disk", "memory"]);
   });
 
   it("refuses a broken registry: duplicate names, unknown or later dependencies", () => {
@@ -105,7 +105,7 @@ describe("service registry", () => {
     expect(sh).toContain("'cache=redis'");
     expect(sh).toContain("SERVICE_PHASES=('setup/phase0_storage_setup.sh' 'setup/phase1_database_setup.sh'");
     expect(sh).toContain(`TOOLKIT_VERSION='${TOOLKIT_VERSION}'`);
-    expect(sh).toContain("HEALTH_CHECKS=('glusterfs' 'mariadb' 'redis' 'slurmctld' 'slurmdbd' 'web' 'disk' 'memory' 'vip')");
+    expect(sh).toContain("HEALTH_CHECKS=('glusterfs' 'mariadb' 'redis' 'slurmctld' 'slurmdbd' 'web' 'nginx' 'disk' 'memory' 'vip')");
   });
 
   it("the toolkit version is package.json's", () => {

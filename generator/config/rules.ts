@@ -2,6 +2,7 @@
 // Each rule has a stable message that the fixtures in test/fixtures/invalid assert.
 import type { ClusterConfig } from "./schema.js";
 import { SECRET_FIELDS } from "./schema.js";
+import { webPorts, webRules } from "./web.js";
 
 export interface Finding {
   path: (string | number)[];
@@ -63,6 +64,8 @@ export function crossFieldRules(config: ClusterConfig, written: (path: (string |
   out.push(...duplicates(c.nodes, (n) => n.priority, "priority", "priority", nodesPath));
   out.push(...duplicates(c.database.databases, (d) => d.name, "name", "database name", [...base, "database", "databases"]));
   out.push(...duplicates(c.web_services, (w) => w.name, "name", "web service name", [...base, "web_services"]));
+
+  out.push(...webRules(config));
 
   // The VIP
   const vipPath = [...base, "vip"];
@@ -171,6 +174,7 @@ export function crossFieldRules(config: ClusterConfig, written: (path: (string |
     [[...base, "monitoring", "alertmanager_port"], c.monitoring.alertmanager_port],
     [[...base, "health", "port"], c.health.port],
     ...c.web_services.map((w, i): [(string | number)[], number] => [[...base, "web_services", i, "port"], w.port]),
+    ...webPorts(config),
   ];
   // Redis Cluster also listens on port + 10000 (the cluster bus).
   if (c.redis.type === "cluster") ports.push([[...base, "redis", "port"], c.redis.port + 10000]);

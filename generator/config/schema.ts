@@ -299,12 +299,69 @@ const health = z
   })
   .strict();
 
+// ---- the web tier (nginx on every node, the portal's services, the shared environment file) ----
+// A URL prefix nginx routes: '/', or segments between slashes ('/api/auth/').
+const urlLocation = z
+  .string()
+  .regex(/^\/([A-Za-z0-9._~-]+\/)*$/, { message: "must be a URL prefix that starts and ends with '/' (letters, digits, '.', '_', '~', '-' between slashes), e.g. /api/auth/" });
+
+const PORTAL_ROOT = "/opt/hpc-dashboard";
+
+// A service folder: an absolute path below /opt/hpc-dashboard/ (one message, whichever part is wrong).
+const portalDir = z.string().superRefine((p, ctx) => {
+  const abs = absPath.safeParse(p);
+  if (!abs.success || !p.startsWith(`${PORTAL_ROOT}/`) || p.length <= PORTAL_ROOT.length + 1) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be an absolute folder under ${PORTAL_ROOT}/ (letters, digits and . _ @ + - /, no '..')` });
+  }
+});
+
+const webFrontend = z
+  .object({
+    location: urlLocation.describe("URL prefix nginx serves the build under, e.g. /auth/."),
+    build: name.describe("Folder of the built frontend under <storage.mount_point>/frontend_builds/ (built once, served by every node)."),
+    spa: z.boolean().default(false).describe("Single-page app: unknown paths under location answer its index.html instead of 404."),
+  })
+  .strict();
+
+const web = z
+  .object({
+    listen_port: port.default(80).describe("Port nginx listens on, on every node (and so on the VIP)."),
+    listen_tls_port: port.optional().describe("HTTPS port (default 443 when tls_cert is set)."),
+    tls_cert: absPath.optional().describe("PEM certificate (chain) for HTTPS; the same path on every node. Needs tls_key."),
+    tls_key: absPath.optional().describe("PEM private key for tls_cert; the same path on every node (root only)."),
+    env_file: absPath.default("/mnt/gluster/config/global.env")
+      .describe("The shared environment file (no secrets) on the shared volume; every web_services[].dir gets .env linked to it."),
+    secrets_env_file: absPath.default("/etc/hpc-cluster/web-secrets.env")
+      .describe("Per-node root-only file (0600) with the passwords (REDIS_PASSWORD, DB_PASSWORD, DB_<NAME>_PASSWORD), rendered from the secrets file; HPC_SECRETS_ENV in env_file names it."),
+    database: identifier.optional().describe("The database (a database.databases[].name) behind DB_NAME / DB_USER / DB_PASSWORD in the environment files."),
+    client_max_body_size: z.string().regex(/^[1-9][0-9]*[kmg]?$/, { message: "must be an nginx size like 100m, 512k or 1g" }).default("100m")
+      .describe("Largest request body (uploads) nginx accepts."),
+    max_fails: z.number().int().min(1, { message: "must be 1-100" }).max(100, { message: "must be 1-100" }).default(1)
+      .describe("Passive health check: failed attempts on a backend within fail_timeout before nginx stops sending it requests."),
+    fail_timeout: z.number().int().min(1, { message: "must be 1-3600 seconds" }).max(3600, { message: "must be 1-3600 seconds" }).default(5)
+      .describe("Seconds a backend that reached max_fails is left out (and the window in which failures count)."),
+    connect_timeout: z.number().min(0.1, { message: "must be 0.1-60 seconds" }).max(60, { message: "must be 0.1-60 seconds" }).default(1)
+      .describe("Seconds nginx waits to connect to a backend before trying the next node (a powered-off node never answers)."),
+    websocket_timeout: z.number().int().min(10, { message: "must be 10-86400 seconds" }).max(86400, { message: "must be 10-86400 seconds" }).default(3600)
+      .describe("Seconds an idle WebSocket connection stays open."),
+    start_script: absPath.default(`${PORTAL_ROOT}/dashboard/start_complete.sh`)
+      .describe("The portal's own start script, run (as the unit hpc-portal on systemd) once nginx is up; reported clearly when absent."),
+    frontends: z.array(webFrontend).default([]).describe("Built frontends served from the shared volume by every node."),
+  })
+  .strict()
+  .describe("The web tier: nginx on every node proxies each web service to every node and serves the frontends; without this section no nginx is set up.");
+
 const webService = z
   .object({
-    name: name,
-    port: port,
-    health_path: z.string().regex(/^\/[A-Za-z0-9._\/-]*$/, { message: "must be a URL path like /health" }).default("/health"),
-    critical: z.boolean().default(false),
+    name: name.describe("The service's name (in health checks, discovery and the nginx upstream hpc_<name>)."),
+    port: port.describe("Port the service listens on, on every node."),
+    health_path: z.string().regex(/^\/[A-Za-z0-9._\/-]*$/, { message: "must be a URL path like /health" }).default("/health")
+      .describe("Path of the service's own health URL (http://127.0.0.1:<port><health_path>)."),
+    critical: z.boolean().default(false).describe("A failing health URL makes this node unfit for the VIP (otherwise it only counts)."),
+    dir: portalDir.optional()
+      .describe(`The service's folder (under ${PORTAL_ROOT}/); it gets .env linked to web.env_file.`),
+    location: urlLocation.optional().describe("URL prefix nginx proxies to this port on every healthy node (needs cluster.web)."),
+    websocket: z.boolean().default(false).describe("Sticky upstream (the same client address always reaches the same node) and WebSocket Upgrade headers."),
   })
   .strict();
 
@@ -330,7 +387,8 @@ export const clusterSchema = z
     backup: backup.default({}),
     monitoring: monitoring.default({}),
     health: health.default({}),
-    web_services: z.array(webService).default([]),
+    web: web.optional(),
+    web_services: z.array(webService).default([]).describe("The portal's services on every node: health URLs, folders and (with cluster.web) where nginx routes them."),
     discovery: discovery.default({}),
     secrets_file: absPath.default("/etc/hpc-cluster/secrets.env").describe("Root-only NAME=value file on each node holding the secrets the config references. Not in a world-writable directory."),
     state_dir: absPath.default("/var/lib/hpc-cluster").describe("Per-node toolkit state (cluster id, markers). Not a system or world-writable directory, not on the shared mount."),

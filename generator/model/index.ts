@@ -3,6 +3,7 @@ import type { ClusterConfig } from "../config/schema.js";
 import { SECRET_REF } from "../config/schema.js";
 import { buildServices, serviceShellVars, type Service } from "./services.js";
 import { buildMonitoring, monitoringSecrets, monitoringShellVars, type MonitoringModel } from "./monitoring.js";
+import { webModel, webShellVars, type WebModel } from "./web.js";
 
 export type ShellValue = string | number | boolean | Array<string | number>;
 
@@ -30,6 +31,7 @@ export interface Model {
   services: Service[];
   configYaml: string;
   monitoring: MonitoringModel;
+  web: WebModel;
 }
 
 const REDUNDANCY = ["Standalone", "Dual Redundancy", "Triple Redundancy", "Quad Redundancy"];
@@ -62,6 +64,7 @@ export function buildModel(config: ClusterConfig, configYaml: string): Model {
   addSecret(c.redis.password, "Redis requirepass/masterauth");
   monitoringSecrets(c).forEach((s) => addSecret(s.ref, s.usedBy));
 
+  const web = webModel(c, nodesByPriority);
   const webUrls = c.web_services.map((w) => `http://127.0.0.1:${w.port}${w.health_path}`);
   const v = (name: string, value: ShellValue, comment?: string): ShellVar => ({ name, value, comment });
   const shellVars: ShellVar[] = [
@@ -129,6 +132,7 @@ export function buildModel(config: ClusterConfig, configYaml: string): Model {
     v("WEB_SERVICE_NAMES", c.web_services.map((w) => w.name)),
     v("WEB_SERVICE_URLS", webUrls),
     v("WEB_SERVICE_CRITICAL", c.web_services.map((w) => (w.critical ? "true" : "false"))),
+    ...webShellVars(c, web),
     v("DISCOVERY_SSH_TIMEOUT", c.discovery.ssh_timeout),
     v("DISCOVERY_PROBE_TIMEOUT", c.discovery.probe_timeout),
     v("DISCOVERY_SSH_USER", c.discovery.ssh_user),
@@ -155,5 +159,6 @@ export function buildModel(config: ClusterConfig, configYaml: string): Model {
     services,
     configYaml,
     monitoring: buildMonitoring(c),
+    web,
   };
 }

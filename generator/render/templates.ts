@@ -1,6 +1,6 @@
 // Where templates come from: the templates/ folder in a checkout, or the copy that the esbuild
 // bundle carries inside itself (so the bundled CLI runs on a server with nothing but node).
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -19,10 +19,13 @@ function walk(dir: string): string[] {
     });
 }
 
-/** Every template file, keyed by its path relative to templates/ with '/' separators. */
+/** Every template file, keyed by its path relative to templates/ with '/' separators; the client
+ * helpers of clients/ (next to templates/) ride along as clients/..., copied verbatim into the toolkit. */
 export function readTemplatesFromDisk(dir = templatesDir()): Record<string, string> {
   const out: Record<string, string> = {};
   for (const file of walk(dir)) out[relative(dir, file).split(sep).join("/")] = readFileSync(file, "utf8");
+  const clients = join(dir, "..", "clients");
+  if (existsSync(clients)) for (const file of walk(clients).filter((f) => !f.includes("__pycache__"))) out[`clients/${relative(clients, file).split(sep).join("/")}`] = readFileSync(file, "utf8");
   return out;
 }
 

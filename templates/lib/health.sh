@@ -7,6 +7,9 @@
 # "Set up here" = the phase script left ${STATE_DIR}/services/NAME, or the daemon runs, or its config
 # files exist (so a node set up before the markers existed is still checked).
 
+# shellcheck source=web.sh
+source "$HPC_LIB_DIR/web.sh"   # health::check_nginx (the registry lists it for web)
+
 # Every check: the registry's services' (SERVICE_HEALTH, in service order), then the node's own
 # (disk, memory) and the cluster-wide vip - HEALTH_CHECKS in lib/config.sh, the schema's list plus vip.
 readonly HEALTH_CHECKS_ALL=("${HEALTH_CHECKS[@]}")
@@ -18,6 +21,7 @@ health::is_critical() {
   # vip looks at the whole cluster, not at this node: it must never decide this node's health (or
   # keepalived's track script would move the VIP because of another node).
   [[ $1 == vip ]] && return 1
+  [[ $1 == nginx ]] && { web::configured; return; }   # nginx: critical whenever cluster.web is set
   for c in "${HEALTH_CRITICAL_CHECKS[@]}"; do
     [[ $c == "$1" ]] && return 0
   done

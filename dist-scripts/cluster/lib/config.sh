@@ -14,7 +14,7 @@ VIP_INTERFACE='ens18'
 VIP_VRRP_VERSION='3'
 # name of the secret, never its value
 VIP_AUTH_SECRET=''
-VIP_TRACK_CHECKS=('glusterfs' 'mariadb' 'redis' 'slurmctld' 'slurmdbd' 'web' 'disk' 'memory')
+VIP_TRACK_CHECKS=('glusterfs' 'mariadb' 'redis' 'slurmctld' 'slurmdbd' 'web' 'nginx' 'disk' 'memory')
 VIP_NONCRITICAL_FAILURES_TO_MOVE='2'
 STORAGE_TYPE='glusterfs'
 STORAGE_MOUNT_POINT='/mnt/gluster'
@@ -86,9 +86,27 @@ HEALTH_DISK_WARNING_PERCENT='80'
 HEALTH_MEMORY_WARNING_PERCENT='90'
 HEALTH_CRITICAL_CHECKS=('mariadb' 'redis' 'glusterfs')
 HEALTH_DRAIN_FILE='/etc/hpc-cluster/drain'
-WEB_SERVICE_NAMES=('auth_portal' 'dashboard_backend')
-WEB_SERVICE_URLS=('http://127.0.0.1:4430/health' 'http://127.0.0.1:5010/health')
-WEB_SERVICE_CRITICAL=('false' 'false')
+WEB_SERVICE_NAMES=('auth_portal' 'dashboard_backend' 'dashboard_ws')
+WEB_SERVICE_URLS=('http://127.0.0.1:4430/health' 'http://127.0.0.1:5010/health' 'http://127.0.0.1:5011/health')
+WEB_SERVICE_CRITICAL=('false' 'false' 'false')
+# cluster.web is configured: nginx on every node
+WEB_ENABLED='true'
+WEB_LISTEN_PORT='80'
+WEB_TLS_PORT=''
+WEB_TLS_CERT=''
+WEB_TLS_KEY=''
+WEB_ENV_FILE='/mnt/gluster/config/global.env'
+WEB_SECRETS_ENV_FILE='/etc/hpc-cluster/web-secrets.env'
+# keys of the per-node secrets env file
+WEB_SECRETS_ENV_KEYS=('REDIS_PASSWORD' 'DB_PASSWORD' 'DB_SLURM_ACCT_DB_PASSWORD' 'DB_AUTH_PORTAL_PASSWORD')
+# the secret each key comes from (names only)
+WEB_SECRETS_ENV_SECRETS=('REDIS_PASSWORD' 'DB_AUTH_PASSWORD' 'DB_SLURM_PASSWORD' 'DB_AUTH_PASSWORD')
+WEB_START_SCRIPT='/opt/hpc-dashboard/dashboard/start_complete.sh'
+WEB_FRONTEND_LOCATIONS=('/auth/')
+WEB_FRONTEND_BUILDS=('auth_frontend')
+WEB_SERVICE_DIRS=('/opt/hpc-dashboard/dashboard/auth_portal_4430' '/opt/hpc-dashboard/dashboard/dashboard_backend_5010' '/opt/hpc-dashboard/dashboard/dashboard_backend_5010')
+WEB_SERVICE_LOCATIONS=('/api/auth/' '/api/' '/ws/')
+WEB_SERVICE_WEBSOCKET=('false' 'false' 'true')
 DISCOVERY_SSH_TIMEOUT='5'
 DISCOVERY_PROBE_TIMEOUT='3'
 DISCOVERY_SSH_USER='root'
@@ -97,23 +115,23 @@ STATE_DIR='/var/lib/hpc-cluster'
 SECRET_NAMES=('DB_SLURM_PASSWORD' 'DB_AUTH_PASSWORD' 'REDIS_PASSWORD')
 # the service registry (generator/model/services.ts), in dependency order; read it through lib/registry.sh
 SERVICES=('storage' 'database' 'redis' 'slurm' 'web' 'vip' 'monitoring')
-SERVICE_PHASES=('setup/phase0_storage_setup.sh' 'setup/phase1_database_setup.sh' 'setup/phase2_redis_setup.sh' 'setup/phase3_slurm_setup.sh' '' 'setup/phase4_keepalived_setup.sh' 'setup/phase5_monitoring_setup.sh')
+SERVICE_PHASES=('setup/phase0_storage_setup.sh' 'setup/phase1_database_setup.sh' 'setup/phase2_redis_setup.sh' 'setup/phase3_slurm_setup.sh' 'setup/phase6_web_setup.sh' 'setup/phase4_keepalived_setup.sh' 'setup/phase5_monitoring_setup.sh')
 SERVICE_AFTER=('' 'storage' 'storage' 'storage database' 'storage database redis' 'storage database redis slurm' 'vip')
-SERVICE_PORTS=('24007' '3306 4567 4568 4444' '6379 16379' '6817 6818 6819' '4430 5010' '' '9090 9100 9093 9094 9104 9121')
-SERVICE_PROCESSES=('glusterd' 'mariadbd rsync' 'redis-server' 'slurmctld slurmd slurmdbd' '' '' '')
-SERVICE_PACKAGES=('glusterd=glusterfs-server' 'mariadbd=mariadb-server /usr/lib/galera/libgalera_smm.so=galera-4 rsync=rsync' 'redis-server=redis-server' 'slurmctld=slurmctld' '' 'keepalived=keepalived' 'prometheus-node-exporter=prometheus-node-exporter prometheus-alertmanager=prometheus-alertmanager prometheus=prometheus prometheus-mysqld-exporter=prometheus-mysqld-exporter prometheus-redis-exporter=prometheus-redis-exporter')
-SERVICE_HEALTH=('glusterfs' 'mariadb' 'redis' 'slurmctld slurmdbd' 'web' '' '')
+SERVICE_PORTS=('24007' '3306 4567 4568 4444' '6379 16379' '6817 6818 6819' '80 4430 5010 5011' '' '9090 9100 9093 9094 9104 9121')
+SERVICE_PROCESSES=('glusterd' 'mariadbd rsync' 'redis-server' 'slurmctld slurmd slurmdbd' 'nginx' '' '')
+SERVICE_PACKAGES=('glusterd=glusterfs-server' 'mariadbd=mariadb-server /usr/lib/galera/libgalera_smm.so=galera-4 rsync=rsync' 'redis-server=redis-server' 'slurmctld=slurmctld' 'nginx=nginx' 'keepalived=keepalived' 'prometheus-node-exporter=prometheus-node-exporter prometheus-alertmanager=prometheus-alertmanager prometheus=prometheus prometheus-mysqld-exporter=prometheus-mysqld-exporter prometheus-redis-exporter=prometheus-redis-exporter')
+SERVICE_HEALTH=('glusterfs' 'mariadb' 'redis' 'slurmctld slurmdbd' 'web nginx' '' '')
 SERVICE_CRITICAL=('true' 'true' 'true' 'false' 'false' 'false' 'false')
 SERVICE_DISCOVERY_KEYS=('glusterfs' 'mariadb' 'redis' 'slurm' 'web' '' '')
 SERVICE_DISCOVERY_FACTS=('glusterfs' 'galera' 'redis' 'slurm' 'web' '' '')
 SERVICE_BACKUP_ITEMS=('shared_storage' 'databases' 'redis_rdb' 'slurm_state' '' '' '')
 SERVICE_BACKUP_HOOKS=('' 'mariadb' 'redis' 'slurm' '' '' '')
 SERVICE_BACKUP_DIRS=('' 'databases/mariadb' 'databases/redis' 'state/slurm' '' '' '')
-SERVICE_DESCRIPTIONS=('shared storage (GlusterFS replica volume, or an NFS mount) at storage.mount_point' 'MariaDB Galera, every node a writable member' 'Redis Cluster, or master + replica with Sentinel (redis.type)' 'Slurm controllers (slurmctld), slurmd and slurmdbd, state on the shared storage' 'the portal'\''s web services (web_services); no phase script in this toolkit yet' 'keepalived VRRP: the VIP on the fittest node (last, once every service it tracks runs)' 'exporters on every member, Prometheus on the top members, one Alertmanager cluster (after the VIP)')
+SERVICE_DESCRIPTIONS=('shared storage (GlusterFS replica volume, or an NFS mount) at storage.mount_point' 'MariaDB Galera, every node a writable member' 'Redis Cluster, or master + replica with Sentinel (redis.type)' 'Slurm controllers (slurmctld), slurmd and slurmdbd, state on the shared storage' 'the portal behind the VIP: nginx on every node (cluster.web), the shared environment file, the portal'\''s services (web_services)' 'keepalived VRRP: the VIP on the fittest node (last, once every service it tracks runs)' 'exporters on every member, Prometheus on the top members, one Alertmanager cluster (after the VIP)')
 SERVICE_LABELS=('GlusterFS' 'MariaDB Galera' 'Redis Cluster' 'Slurm' 'Web Services' 'VIP' 'Monitoring')
 # alias=name
-SERVICE_ALIASES=('glusterfs=storage' 'gluster=storage' 'nfs=storage' 'shared_storage=storage' 'phase0_storage_setup=storage' 'phase0_storage=storage' 'mariadb=database' 'galera=database' 'mysql=database' 'databases=database' 'phase1_database_setup=database' 'phase1_database=database' 'cache=redis' 'redis_rdb=redis' 'phase2_redis_setup=redis' 'phase2_redis=redis' 'scheduler=slurm' 'slurmctld=slurm' 'slurm_state=slurm' 'phase3_slurm_setup=slurm' 'phase3_slurm=slurm' 'portal=web' 'keepalived=vip' 'phase4_keepalived_setup=vip' 'phase4_keepalived=vip' 'prometheus=monitoring' 'alertmanager=monitoring' 'phase5_monitoring_setup=monitoring' 'phase5_monitoring=monitoring')
+SERVICE_ALIASES=('glusterfs=storage' 'gluster=storage' 'nfs=storage' 'shared_storage=storage' 'phase0_storage_setup=storage' 'phase0_storage=storage' 'mariadb=database' 'galera=database' 'mysql=database' 'databases=database' 'phase1_database_setup=database' 'phase1_database=database' 'cache=redis' 'redis_rdb=redis' 'phase2_redis_setup=redis' 'phase2_redis=redis' 'scheduler=slurm' 'slurmctld=slurm' 'slurm_state=slurm' 'phase3_slurm_setup=slurm' 'phase3_slurm=slurm' 'portal=web' 'nginx=web' 'phase6_web_setup=web' 'phase6_web=web' 'keepalived=vip' 'phase4_keepalived_setup=vip' 'phase4_keepalived=vip' 'prometheus=monitoring' 'alertmanager=monitoring' 'phase5_monitoring_setup=monitoring' 'phase5_monitoring=monitoring')
 # every check of utils/health_check.sh
-HEALTH_CHECKS=('glusterfs' 'mariadb' 'redis' 'slurmctld' 'slurmdbd' 'web' 'disk' 'memory' 'vip')
+HEALTH_CHECKS=('glusterfs' 'mariadb' 'redis' 'slurmctld' 'slurmdbd' 'web' 'nginx' 'disk' 'memory' 'vip')
 # package.json's version: peers running another one are reported and refused by a join
 TOOLKIT_VERSION='0.1.0'

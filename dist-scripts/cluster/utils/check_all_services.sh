@@ -47,6 +47,7 @@ parse_args() {
 is_critical() {
   local c
   for c in "${HEALTH_CRITICAL_CHECKS[@]}"; do [[ $c == "$1" ]] && return 0; done
+  [[ $1 == nginx ]] && health::is_critical nginx && return 0   # the web tier (lib/web.sh)
   return 1
 }
 
@@ -85,6 +86,8 @@ run_checks() {
   if [[ -e "$(vip::release_file)" ]]; then record release 1 0 "released by vip_switchover.sh"; fi
   # vip (health_check.sh's cluster-wide check) never counts: another node's state must not move the VIP.
   for check in "${VIP_TRACK_CHECKS[@]}"; do [[ $check == web || $check == vip ]] || names+=("$check"); done
+  # With cluster.web, tracking "web" tracks this node's nginx too (critical: lib/web.sh).
+  if [[ " ${VIP_TRACK_CHECKS[*]} " == *" web "* ]] && web::configured; then names+=(nginx); fi
   if (( ${#names[@]} )); then
     dir="$(tmp::dir)"
     health::run_checks "$dir" "${names[@]}"
