@@ -6,7 +6,7 @@
 bats_require_minimum_version 1.5.0
 
 setup_file() {
-  export LAB_PREFIX=bkp
+  export LAB_PREFIX=${LAB_PREFIX:-bkp}
   load backup_helpers
   lab_setup 3 >/dev/null 2>&1
   bkp_full_prepare "$(toolkit_fixture lab/backup-full.yaml)" n1 n2 n3
@@ -16,13 +16,13 @@ setup_file() {
 }
 
 teardown_file() {
-  export LAB_PREFIX=bkp
+  export LAB_PREFIX=${LAB_PREFIX:-bkp}
   load backup_helpers
   lab_teardown >/dev/null 2>&1 || true
 }
 
 setup() {
-  export LAB_PREFIX=bkp
+  export LAB_PREFIX=${LAB_PREFIX:-bkp}
   load backup_helpers
   bats_load_library bats-support
   bats_load_library bats-assert

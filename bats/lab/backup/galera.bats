@@ -6,7 +6,7 @@
 bats_require_minimum_version 1.5.0
 
 setup_file() {
-  export LAB_PREFIX=bkp
+  export LAB_PREFIX=${LAB_PREFIX:-bkp}
   load backup_helpers
   lab_setup 3
   lab ssh-mesh >/dev/null
@@ -41,13 +41,13 @@ INSERT INTO users SELECT seq, CONCAT('user', seq) FROM seq_1_to_20000;"
 }
 
 teardown_file() {
-  export LAB_PREFIX=bkp
+  export LAB_PREFIX=${LAB_PREFIX:-bkp}
   load backup_helpers
   lab_teardown
 }
 
 setup() {
-  export LAB_PREFIX=bkp
+  export LAB_PREFIX=${LAB_PREFIX:-bkp}
   load backup_helpers
   bats_load_library bats-support
   bats_load_library bats-assert
