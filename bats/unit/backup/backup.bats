@@ -27,9 +27,9 @@ setup() {
   [ ! -e "$dir/databases/mariadb/.sha256sums" ] # the script's checksum hint is used, not kept
   run jq -r '.completed, .backup_type, .hostname, .services.mariadb.status, .services.slurm.status, .services.redis' "$dir/metadata.json"
   assert_output $'true\nfull\nnode1\nok\nskipped\n{\n  "status": "skipped",\n  "reason": "no backup script in this toolkit"\n}'
-  # every regular file except metadata.json is listed, and the sums check out
+  # every regular file except metadata.json and metadata.hmac is listed, and the sums check out
   local n
-  n="$(cd "$dir" && find . -type f ! -name metadata.json | wc -l)"
+  n="$(cd "$dir" && find . -type f ! -name metadata.json ! -name metadata.hmac | wc -l)"
   [ "$(jq '.files | length' "$dir/metadata.json")" -eq "$n" ]
   (cd "$dir" && jq -r '.files | to_entries[] | "\(.value)  \(.key)"' metadata.json | sha256sum -c --quiet)
   [ "$(stat -c %a "$(snaps)")" = 700 ]

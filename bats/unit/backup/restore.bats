@@ -188,6 +188,7 @@ esac'
   id="$(take --only-databases)"
   jq '.software_versions.mariadb = "1:10.6.16-0+deb12u1"' "$(snaps)/$id/metadata.json" > "$BATS_TEST_TMPDIR/m"
   cat "$BATS_TEST_TMPDIR/m" > "$(snaps)/$id/metadata.json"
+  resign "$(snaps)/$id"
   run "$BKP_TOOLKIT/backup/restore.sh" --latest --force
   assert_failure 6
   assert_output --partial "--ignore-versions"

@@ -8,7 +8,7 @@
 #   configs/<absolute path>/...   copies of the config trees (/etc/mysql -> configs/etc/mysql/...)
 #   databases/<svc>/...           what backup/backup_<svc>.sh wrote (mariadb, redis)
 #   state/<svc>/...               slurm state, and state/hpc-cluster (this node's STATE_DIR)
-#   state/shared/                 the shared volume's files (opt-in backup item shared_storage)
+#   state/shared/                 the shared volume's files (backup item shared_storage, on by default)
 #   systemd/etc/systemd/system/   unit files
 #   metadata.json                 who/when/what, the sha256 of every file, "completed": true
 # It is built in YYYYMMDD_HHMMSS.partial/ and renamed when metadata.json is complete, so a backup
@@ -49,11 +49,13 @@ backup::shared_mounted() {
 }
 
 # backup::shared_excludes: rsync excludes (relative to the mount point) for what is not copied as
-# shared files: the Slurm state (backup_slurm.sh copies it consistently) and the cluster identity.
+# shared files: the Slurm state (backup_slurm.sh copies it consistently), the cluster identity, and
+# backup.shared_excludes (a restore leaves excluded files as they are).
 backup::shared_excludes() {
-  local mp=${STORAGE_MOUNT_POINT%/} st=${SLURM_STATE_LOCATION%/}
+  local mp=${STORAGE_MOUNT_POINT%/} st=${SLURM_STATE_LOCATION%/} p
   printf '%s\n' --exclude=/config/cluster_id
   if [[ $st == "$mp"/* ]]; then printf -- '--exclude=/%s/\n' "${st#"$mp"/}"; fi
+  for p in "${BACKUP_SHARED_EXCLUDES[@]+"${BACKUP_SHARED_EXCLUDES[@]}"}"; do printf -- '--exclude=%s\n' "$p"; done
 }
 
 # backup::is_id STRING: a snapshot id (YYYYMMDD_HHMMSS).
@@ -103,11 +105,14 @@ backup::latest_regular() {
   return 0
 }
 
-# backup::verify DIR: every file listed in metadata.json exists with its sha256. Prints the damaged
-# files (one per line) and fails when there is any. Needs no service: run it before stopping anything.
+# backup::verify DIR: metadata.json is authenticated (metadata.hmac), every entry of DIR is listed in
+# it and safe (lib/backup_integrity.sh), and every file listed exists with its sha256. Prints the
+# damaged entries (one per line) and fails when there is any. Needs no service: run it before stopping anything.
 backup::verify() {
   local dir=$1 out rc=0
   backup::is_usable "$dir" || { printf 'metadata.json missing or backup not completed\n'; return 1; }
+  backup::check_hmac "$dir" || return 1
+  backup::check_entries "$dir" || rc=1
   out="$(cd "$dir" && jq -r '.files | to_entries[] | "\(.value)  \(.key)"' metadata.json \
     | sha256sum --check --quiet --strict 2>&1)" || rc=1
   [[ -n $out ]] && printf '%s\n' "$out"
@@ -182,6 +187,8 @@ backup::human() {
 # The rest of the library, one job per file.
 # shellcheck source=../lib/backup_files.sh
 source "$HPC_LIB_DIR/backup_files.sh"
+# shellcheck source=../lib/backup_integrity.sh
+source "$HPC_LIB_DIR/backup_integrity.sh"
 # shellcheck source=../lib/backup_take.sh
 source "$HPC_LIB_DIR/backup_take.sh"
 # shellcheck source=../lib/backup_retention.sh

@@ -198,15 +198,16 @@ backup::write_metadata() {
   # Bytes of file content; "new" = files not hard-linked to an earlier snapshot (link count 1).
   read -r size new_bytes < <(find "$stage" -type f -printf '%n %s\n' \
     | awk '{ all += $2; if ($1 == 1) new += $2 } END { printf "%d %d\n", all, new }')
-  local galera
+  local galera entries
   galera="$(jq -c '.mariadb.galera // null' <<< "$services")"
+  entries="$(backup::entries_json "$stage")"
   jq -n \
     --arg id "$id" --arg ts "$(date '+%Y-%m-%d %H:%M:%S')" --arg host "${SELF_HOSTNAME:-$(hostname -s)}" \
     --arg cluster "$CLUSTER_NAME" --arg cid "$(backup::cluster_id)" --argjson size "$NODE_COUNT" \
     --argjson active "$(backup::active_nodes_json)" --argjson versions "$versions" \
     --argjson bytes "$size" --argjson newb "$new_bytes" --arg type "$type" --arg prev "${prev:+$(basename "$prev")}" \
     --argjson items "$(json::arr_str "${items[@]}")" --argjson services "$services" --argjson galera "$galera" \
-    --argjson secs "$(( SECONDS - started ))" \
+    --argjson secs "$(( SECONDS - started ))" --argjson entries "$entries" \
     --rawfile sums <(printf '%s\n' "$sums") \
     '{backup_id: $id, timestamp: $ts, hostname: $host, cluster_name: $cluster,
       cluster_id: (if $cid == "" then null else $cid end), cluster_size: $size, active_nodes: $active,
@@ -214,9 +215,11 @@ backup::write_metadata() {
       linked_to: (if $prev == "" then null else $prev end), items: $items, services: $services,
       galera: $galera, duration_seconds: $secs,
       files: ($sums | split("\n") | map(select(length > 66)) | map({key: .[66:], value: .[0:64]}) | from_entries),
+      dirs: $entries.dirs, links: $entries.links,
       completed: true}' > "$stage/metadata.json.tmp"
   chmod 0600 "$stage/metadata.json.tmp"
   mv -f -- "$stage/metadata.json.tmp" "$stage/metadata.json"
+  backup::sign "$stage"
   # shellcheck disable=SC2034
   BACKUP_TAKEN_BYTES=$size
   # shellcheck disable=SC2034
@@ -258,5 +261,5 @@ backup::plan_take() {
   done < <(backup::service_items)
   backup::wanted shared_storage && printf '[dryrun] would copy %s -> state/shared/\n' "$(path::of "$STORAGE_MOUNT_POINT")"
   backup::wanted state && printf '[dryrun] would copy %s -> state/hpc-cluster/\n' "$(path::of "$STATE_DIR")"
-  printf '[dryrun] would write metadata.json (sha256 of every file, completed last)\n'
+  printf '[dryrun] would write metadata.json (sha256 of every file, every directory and link, completed last) and metadata.hmac\n'
 }
