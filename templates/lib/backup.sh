@@ -189,6 +189,8 @@ backup::human() {
 source "$HPC_LIB_DIR/backup_files.sh"
 # shellcheck source=../lib/backup_integrity.sh
 source "$HPC_LIB_DIR/backup_integrity.sh"
+# shellcheck source=../lib/backup_replicate.sh
+source "$HPC_LIB_DIR/backup_replicate.sh"
 # shellcheck source=../lib/backup_take.sh
 source "$HPC_LIB_DIR/backup_take.sh"
 # shellcheck source=../lib/backup_retention.sh

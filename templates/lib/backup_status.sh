@@ -33,3 +33,21 @@ backup::status_write() {
     } > "$prom/hpc_backup.prom.tmp" && mv -f "$prom/hpc_backup.prom.tmp" "$prom/hpc_backup.prom"
   fi
 }
+
+# backup::metrics_hook: called after every backup run and replication, once the status files are
+# written (STATE_DIR/backup_status.json, STATE_DIR/backup_replication.json). The monitoring service
+# hooks its exporter here; what it writes now: one gauge per copy target (1 = the last snapshot's
+# copy there succeeded) in node_exporter's textfile directory when it exists.
+backup::metrics_hook() {
+  local prom f
+  run::is_dry && return 0
+  prom="$(path::of /var/lib/prometheus/node-exporter)"
+  f="$(path::of "$STATE_DIR")/backup_replication.json"
+  [[ -d $prom && -f $f ]] || return 0
+  {
+    printf '# HELP hpc_backup_copy_ok 1 when the last snapshot was copied to this target (peer IP or offsite).\n'
+    printf '# TYPE hpc_backup_copy_ok gauge\n'
+    jq -r '.copies[] | "hpc_backup_copy_ok{target=\"\(.target)\"} \(if .status == "ok" then 1 else 0 end)"' "$f"
+    printf '# TYPE hpc_backup_copy_timestamp_seconds gauge\nhpc_backup_copy_timestamp_seconds %s\n' "$(jq -r .epoch "$f")"
+  } > "$prom/hpc_backup_replication.prom.tmp" && mv -f "$prom/hpc_backup_replication.prom.tmp" "$prom/hpc_backup_replication.prom"
+}

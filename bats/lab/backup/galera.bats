@@ -81,7 +81,7 @@ CNF"
 bkp_redis_start() {
   lab_exec "$1" bash -c "set -e
 install -d -m 0700 /etc/hpc-cluster
-printf 'DB_AUTH_PASSWORD=lab-auth-pw\nREDIS_PASSWORD=lab-redis-pw\n' > /etc/hpc-cluster/secrets.env
+printf 'DB_AUTH_PASSWORD=lab-auth-pw\nREDIS_PASSWORD=lab-redis-pw\nBACKUP_HMAC_KEY=lab-hmac-key\n' > /etc/hpc-cluster/secrets.env
 chmod 0600 /etc/hpc-cluster/secrets.env
 mkdir -p /var/log/redis /var/lib/redis/lab
 cat > /etc/redis/lab.conf <<CNF

@@ -108,46 +108,82 @@ skipped() {
 # [1] list
 
 list_snapshots() {
-  local id dir snaps rows=()
+  local id dir snaps rows=() where copies
   snaps="$(backup::snapshots_dir)"
+  # every reachable copy, once: "ID TYPE WHERE DIR" (WHERE: local or a peer's IP)
+  LOCATED="$(backup::locate)"
   if (( JSON )); then
     while IFS= read -r id; do
       dir="$snaps/$id"
+      copies="$(copies_json "$id")"
       if backup::is_usable "$dir"; then
-        rows+=("$(jq -c '{backup_id, timestamp, hostname, cluster_id, backup_type, backup_size, new_bytes, items,
-                          services: (.services | map_values(.status)), usable: true}' "$dir/metadata.json")")
+        rows+=("$(jq -c --argjson c "$copies" '{backup_id, timestamp, hostname, cluster_id, backup_type, backup_size, new_bytes, items,
+                          services: (.services | map_values(.status)), usable: true, copies: $c}' "$dir/metadata.json")")
+      elif [[ -d $dir ]]; then
+        rows+=("$(jq -nc --arg id "$id" --argjson c "$copies" '{backup_id: $id, usable: false, copies: $c}')")
       else
-        rows+=("$(jq -nc --arg id "$id" '{backup_id: $id, usable: false}')")
+        rows+=("$(jq -nc --arg id "$id" --argjson c "$copies" '{backup_id: $id, usable: true, local: false, copies: $c}')")
       fi
-    done < <(backup::list_all)
+    done < <(all_ids)
     local IFS=,
     printf '[%s]\n' "${rows[*]}"
     return 0
   fi
-  printf '%-17s %-12s %-10s %-10s %-9s %s\n' ID TYPE HOST SIZE NEW SERVICES
+  printf '%-17s %-12s %-10s %-10s %-9s %-28s %s\n' ID TYPE HOST SIZE NEW COPIES SERVICES
   while IFS= read -r id; do
     dir="$snaps/$id"
+    where="$(copies_text "$id")"
     if backup::is_usable "$dir"; then
       jq -r --arg size "$(backup::human "$(jq '.backup_size' "$dir/metadata.json")")" \
-        --arg new "$(backup::human "$(jq '.new_bytes' "$dir/metadata.json")")" \
-        '[.backup_id, .backup_type, .hostname, $size, $new,
+        --arg new "$(backup::human "$(jq '.new_bytes' "$dir/metadata.json")")" --arg where "$where" \
+        '[.backup_id, .backup_type, .hostname, $size, $new, $where,
           (.services | to_entries | map("\(.key):\(.value.status)") | join(" "))] | @tsv' "$dir/metadata.json" \
-        | awk -F'\t' '{ printf "%-17s %-12s %-10s %-10s %-9s %s\n", $1, $2, $3, $4, $5, $6 }'
-    else
+        | awk -F'\t' '{ printf "%-17s %-12s %-10s %-10s %-9s %-28s %s\n", $1, $2, $3, $4, $5, $6, $7 }'
+    elif [[ -d $dir ]]; then
       printf '%-17s %s\n' "$id" "(incomplete or interrupted: not usable)"
+    else
+      printf '%-17s %-12s %-10s %-10s %-9s %-28s %s\n' "$id" "$(awk -v id="$id" '$1 == id { print $2; exit }' <<< "$LOCATED")" \
+        "$(copy_origin "$id")" - - "$where" "(not on this node's own store)"
     fi
-  done < <(backup::list_all)
+  done < <(all_ids)
+}
+
+# all_ids: this node's snapshot directories (usable or not) and every located copy, oldest first.
+all_ids() {
+  { backup::list_all; awk 'NF { print $1 }' <<< "$LOCATED"; } | LC_ALL=C sort -u
+}
+
+# copies_text ID: where the copies of ID are ("here" for this node's store, peers by IP).
+copies_text() {
+  awk -v id="$1" '$1 == id { print ($3 == "local" ? "here" : $3) }' <<< "$LOCATED" | LC_ALL=C sort -u | paste -sd, -
+}
+
+copies_json() {
+  awk -v id="$1" '$1 == id { print ($3 == "local" ? "here" : $3) "\t" $4 }' <<< "$LOCATED" \
+    | jq -Rsc 'split("\n") | map(select(length > 0) | split("\t") | {where: .[0], path: .[1]})'
+}
+
+# copy_origin ID: the origin hostname of a replica (its directory is replicas/<origin>/ID).
+copy_origin() {
+  awk -v id="$1" '$1 == id && $4 ~ /\/replicas\// { n = split($4, p, "/"); print p[n - 1]; exit }' <<< "$LOCATED"
 }
 
 # ---------------------------------------------------------------------------------------------------
-# [2] choose
+# [2] choose: this node's own store first, then its replicas of other nodes, then every peer's copies
+# (a rebuilt server finds its snapshots there; a copy on a peer is fetched into replicas/ first).
+
+# pick_copy ID: "WHERE DIR" of the best copy of ID (local first).
+pick_copy() {
+  awk -v id="$1" '$1 == id { print ($3 == "local" ? 0 : 1), $3, $4 }' <<< "$LOCATED" | sort -n | head -n 1 | cut -d' ' -f2-
+}
 
 choose_snapshot() {
-  local snaps usable
+  local snaps usable where dir
   snaps="$(backup::snapshots_dir)"
+  LOCATED="$(backup::locate)"
   if (( LATEST )); then
-    SNAP_ID="$(backup::latest_regular)"
-    [[ -n $SNAP_ID ]] || die "no usable snapshot in $snaps (take one with backup/backup.sh; pre-restore snapshots are restored by --id)" "$EXIT_REFUSED"
+    SNAP_ID="$(awk '$2 == "regular" { print $1 }' <<< "$LOCATED" | LC_ALL=C sort | tail -n 1)"
+    [[ -n $SNAP_ID ]] || die "no usable snapshot in $snaps, this node's replicas or on any reachable peer (take one with backup/backup.sh; pre-restore snapshots are restored by --id)" "$EXIT_REFUSED"
   elif [[ -z $SNAP_ID ]]; then
     [[ -t 0 ]] || lib::usage_error "say which snapshot: --latest or --id ID (list them with --list)"
     list_snapshots >&2
@@ -155,16 +191,27 @@ choose_snapshot() {
     backup::is_id "$SNAP_ID" || die "not a snapshot id: $SNAP_ID" "$EXIT_USAGE"
   fi
   SNAP_DIR="$snaps/$SNAP_ID"
-  [[ -d $SNAP_DIR ]] || die "no snapshot $SNAP_ID in $snaps (see restore.sh --list)" "$EXIT_USAGE"
+  if [[ ! -d $SNAP_DIR ]]; then
+    read -r where dir <<< "$(pick_copy "$SNAP_ID")"
+    [[ -n $where ]] || die "no snapshot $SNAP_ID in $snaps, this node's replicas or on any reachable peer (see restore.sh --list)" "$EXIT_USAGE"
+    if [[ $where == local ]]; then SNAP_DIR=$dir; else SNAP_DIR="$(backup::fetch "$where" "$dir")"; fi
+    log::info "snapshot $SNAP_ID: using the copy ${where/local/on this node} ($dir)"
+  fi
   if ! backup::is_usable "$SNAP_DIR"; then
     die "snapshot $SNAP_ID is incomplete (the backup did not finish): it cannot be restored. Nothing was stopped or changed." "$EXIT_REFUSED"
   fi
   usable="$(jq -r '.items | join(",")' "$SNAP_DIR/metadata.json")"
-  local kept=() i
+  local kept=() i origin
+  origin="$(jq -r '.hostname' "$SNAP_DIR/metadata.json")"
   for i in "${ITEMS[@]}"; do
-    if [[ ,$usable, == *,"$i",* ]]; then kept+=("$i"); fi
+    [[ ,$usable, == *,"$i",* ]] || continue
+    if [[ $origin != "$SELF_HOSTNAME" && ( $i == configs || $i == state ) ]]; then
+      log::warn "snapshot $SNAP_ID was taken on $origin: its $i (node-specific) stay in the snapshot; the cluster-wide data is restored"
+      continue
+    fi
+    kept+=("$i")
   done
-  (( ${#kept[@]} )) || die "snapshot $SNAP_ID holds none of: ${ITEMS[*]} (it has: $usable)" "$EXIT_REFUSED"
+  (( ${#kept[@]} )) || die "snapshot $SNAP_ID holds none of: ${ITEMS[*]} that can be restored here (it has: $usable)" "$EXIT_REFUSED"
   ITEMS=("${kept[@]}")
   log::info "snapshot $SNAP_ID ($(jq -r '"\(.backup_type), \(.timestamp), from \(.hostname)"' "$SNAP_DIR/metadata.json")): restoring ${ITEMS[*]}"
 }
@@ -214,7 +261,6 @@ restore() {
   log::phase pre-restore
   # shellcheck disable=SC2034 # read by backup::take
   BACKUP_SELECTED=("${ITEMS[@]}")
-  identify_node
   backup::take pre-restore
   PRE_ID=$BACKUP_TAKEN_ID
   PRE_DIR=$BACKUP_TAKEN_DIR
@@ -234,6 +280,7 @@ restore() {
 identify_node() {
   if SELF_INDEX="$(node::self_index)"; then
     SELF_HOSTNAME=${NODE_HOSTNAMES[SELF_INDEX]}
+    SELF_IP=${NODE_IPS[SELF_INDEX]}
   else
     SELF_HOSTNAME="$(hostname -s)"
   fi
@@ -256,6 +303,7 @@ test_restore() {
 
 main() {
   parse_args "$@"
+  identify_node
   case "$ACTION" in
     list) list_snapshots ;;
     test) test_restore ;;
