@@ -68,12 +68,14 @@ backup::replicate() {
     prev="$(backup::remote_ids "$dest" "$dir" | awk -v id="$id" '$1 < id' | tail -n 1)" || prev=""
     args=(-aH --numeric-ids --delete -e "$rsh")
     [[ -n $prev ]] && args+=("--link-dest=$dir/$prev")
+    local stats sent
     # shellcheck disable=SC2016 # expanded by the remote shell
     if backup::ssh "$dest" sh -c 'mkdir -p "$1" && chmod 0700 "$1" "${1%/*}"' _ "$dir" \
-       && rsync "${args[@]}" -- "$src/" "$dest:$dir/$id.partial/" \
+       && stats="$(rsync "${args[@]}" --stats -- "$src/" "$dest:$dir/$id.partial/")" \
        && backup::ssh "$dest" mv -T -- "$dir/$id.partial" "$dir/$id"; then
-      log::ok "snapshot $id copied to $label:$dir/$id${prev:+ (unchanged files hard-linked to $prev)}"
-      printf '%s ok\n' "$label"
+      sent="$(awk -F: '/^Total bytes sent/ { gsub(/[ ,]/, "", $2); print $2 }' <<< "$stats")"
+      log::ok "snapshot $id copied to $label:$dir/$id ($(backup::human "${sent:-0}") sent${prev:+, unchanged files hard-linked to $prev})"
+      printf '%s ok %s\n' "$label" "${sent:-0}"
       ok=$(( ok + 1 ))
     else
       log::warn "snapshot $id could not be copied to $label ($dest:$dir); it is on this node only until the next run"
@@ -89,7 +91,8 @@ backup::replicate_status_write() {
   f="$(path::of "$STATE_DIR")/backup_replication.json"
   mkdir -p "$(dirname "$f")"
   jq -n --arg id "$id" --argjson t "$(date +%s)" --rawfile l <(printf '%s\n' "$lines") \
-    '{backup_id: $id, epoch: $t, copies: ($l | split("\n") | map(select(length > 0) | split(" ") | {target: .[0], status: .[1]}))}' \
+    '{backup_id: $id, epoch: $t, copies: ($l | split("\n") | map(select(length > 0) | split(" ")
+      | {target: .[0], status: .[1], bytes_sent: ((.[2] // "0") | tonumber)}))}' \
     > "$f.tmp" && mv -f "$f.tmp" "$f"
   backup::metrics_hook
 }
