@@ -10,9 +10,9 @@ setup_file() {
   load backup_helpers
   lab_setup 3 >/dev/null 2>&1
   bkp_full_prepare "$(toolkit_fixture lab/backup-full.yaml)" n1 n2 n3
-  lab_exec n1 "$TK/start_multi_complete.sh" --bootstrap --yes >"$BATS_FILE_TMPDIR/n1.log" 2>&1
-  lab_exec n2 "$TK/start_multi_complete.sh" --join --yes >"$BATS_FILE_TMPDIR/n2.log" 2>&1
-  lab_exec n3 "$TK/start_multi_complete.sh" --join --yes >"$BATS_FILE_TMPDIR/n3.log" 2>&1
+  lab_exec n1 "$TK/start_multi_complete.sh" --bootstrap --yes >"$BATS_FILE_TMPDIR/n1.log" 2>&1 || { tail -n 40 "$BATS_FILE_TMPDIR/n1.log" >&3; false; }
+  lab_exec n2 "$TK/start_multi_complete.sh" --join --yes >"$BATS_FILE_TMPDIR/n2.log" 2>&1 || { tail -n 40 "$BATS_FILE_TMPDIR/n2.log" >&3; false; }
+  lab_exec n3 "$TK/start_multi_complete.sh" --join --yes >"$BATS_FILE_TMPDIR/n3.log" 2>&1 || { tail -n 40 "$BATS_FILE_TMPDIR/n3.log" >&3; false; }
 }
 
 teardown_file() {
