@@ -3,9 +3,13 @@
 #        restore.sh --test [--latest | --id ID]
 # Summary: Restore a verified snapshot on this node, with an automatic pre-restore snapshot and rollback.
 #
-# Steps: [1] list usable snapshots (metadata.json completed) [2] choose (--latest, --id, or asked on a
-# terminal) [3] verify every sha256, the software versions and the cluster identity - before anything
-# is stopped or changed; a damaged or incomplete snapshot is refused [4] confirm ("All current data will
+# Steps: [1] list usable snapshots (metadata.json completed) and their copies [2] choose (--latest,
+# --id, or asked on a terminal) in this node's store, its replicas of other nodes' snapshots, then on
+# every peer (a copy on a peer is fetched first: a rebuilt server finds its snapshots there; a snapshot
+# taken on another node restores only the cluster-wide items, not that node's configs and state)
+# [3] verify metadata.hmac, that every entry is listed and safe, every sha256, the software versions
+# and the cluster identity - before anything is stopped or changed; a damaged, tampered or incomplete
+# snapshot is refused [4] confirm ("All current data will
 # be deleted", --force skips) [5] take a pre-restore snapshot of the current state [6] stop the services
 # that use the data (web services, Slurm, keepalived) [7] restore configs, databases (through the
 # backup/restore_<svc>.sh scripts) and state [8] start the services (start_multi_complete.sh --force on
@@ -17,7 +21,8 @@
 # refused unless --allow-other-cluster. The log is /var/log/restore_YYYYMMDD_HHMMSS.log.
 #
 # Options:
-#   --list                 list the snapshots (usable and not) and exit; with --json as JSON
+#   --list                 list the snapshots (usable and not) with their copies (here, peers by IP)
+#                          and exit; with --json as JSON
 #   --test                 test restore: verify the checksums and load the MariaDB dump into a scratch
 #                          server (row counts printed); nothing live is stopped or changed
 #   --latest | --id ID     which snapshot to restore (--latest never picks a pre-restore snapshot)
