@@ -289,6 +289,7 @@ redis::send() {
 redis::leave_remote() {
   remote::toolkit "$1" setup/phase2_redis_setup.sh --leave --yes "${DRY_ARGS[@]+"${DRY_ARGS[@]}"}" \
     || log::warn "could not stop Redis on $1; stop it there with: setup/phase2_redis_setup.sh --leave"
+}
 
 # redis::cover_orphan_slots HOST PORT: the slots no node owns (those of a dead master without a
 # replica, once it is forgotten) are assigned, empty, to the masters still serving - each missing range
