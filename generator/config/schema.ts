@@ -234,8 +234,16 @@ const backup = z
     retention_policy: retentionPolicy.default({}),
     backup_items: z
       .array(z.enum(["configs", "databases", "slurm_state", "redis_rdb", "shared_storage"]))
-      .default(["configs", "databases", "slurm_state", "redis_rdb"])
-      .describe("shared_storage (opt-in): also copy the files of the shared volume (storage.mount_point) into each snapshot."),
+      .default(["configs", "databases", "slurm_state", "redis_rdb", "shared_storage"])
+      .describe("shared_storage: the files of the shared volume (storage.mount_point: uploads, frontend builds, shared config) in each snapshot."),
+    shared_excludes: z
+      .array(z.string().regex(/^[^\s'"]+$/, { message: "must be an rsync pattern without spaces or quotes" }))
+      .default([])
+      .describe("rsync exclude patterns, relative to storage.mount_point ('/scratch/', '*.tmp'), for files no snapshot copies."),
+    replicate: z.boolean().default(true)
+      .describe("Copy every verified snapshot to the other members' backup_path (hard links to the previous copy)."),
+    offsite: z.string().regex(/^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:\/[A-Za-z0-9._\/-]*$/, { message: "must be USER@HOST:/path (an rsync-over-SSH destination)" }).optional()
+      .describe("An off-site copy of every snapshot: USER@HOST:/path, reached over SSH with root's key."),
   })
   .strict();
 

@@ -41,6 +41,9 @@ export function sizeInWords(n: number): string {
   return `${n}-node (${REDUNDANCY[n - 1] ?? `${n}-way Redundancy`})`;
 }
 
+/** The secret that authenticates every snapshot's metadata.json (lib/backup_integrity.sh). */
+export const BACKUP_HMAC_SECRET = "BACKUP_HMAC_KEY";
+
 export function secretName(ref: string | undefined): string {
   if (!ref) return "";
   const m = SECRET_REF.exec(ref);
@@ -123,6 +126,9 @@ export function buildModel(config: ClusterConfig, configYaml: string): Model {
     v("BACKUP_KEEP_WEEKLY", c.backup.retention_policy.weekly),
     v("BACKUP_KEEP_MONTHLY", c.backup.retention_policy.monthly),
     v("BACKUP_ITEMS", c.backup.backup_items),
+    v("BACKUP_SHARED_EXCLUDES", c.backup.shared_excludes),
+    v("BACKUP_REPLICATE", c.backup.replicate),
+    v("BACKUP_OFFSITE", c.backup.offsite ?? ""),
     ...monitoringShellVars(c, secretName).map(([name, value]) => v(name, typeof value === "boolean" ? value : Array.isArray(value) ? [...value] : value)),
     v("HEALTH_PORT", c.health.port),
     v("HEALTH_DISK_WARNING_PERCENT", c.health.disk_warning_percent),
@@ -139,6 +145,7 @@ export function buildModel(config: ClusterConfig, configYaml: string): Model {
     v("SECRETS_FILE", c.secrets_file),
     v("STATE_DIR", c.state_dir),
     v("SECRET_NAMES", secretNames.map((s) => s.name)),
+    v("BACKUP_HMAC_SECRET", BACKUP_HMAC_SECRET, "name of the secret keying the snapshots' metadata HMAC"),
   ];
   const services = buildServices(c);
   shellVars.push(...serviceShellVars(services));
@@ -154,7 +161,8 @@ export function buildModel(config: ClusterConfig, configYaml: string): Model {
     redisReplicaPort: c.redis.port + 1,
     redisSentinelMaster: `${c.name}-redis`,
     redisPasswordSecret: secretName(c.redis.password),
-    secretNames,
+    // The backup scripts require the HMAC key themselves: it is not a preflight requirement of setup.
+    secretNames: [...secretNames, { name: BACKUP_HMAC_SECRET, usedBy: "Backup metadata HMAC-SHA256 key: the same random value on every node (openssl rand -hex 32)" }],
     shellVars,
     services,
     configYaml,

@@ -10,7 +10,7 @@ bkp_node_start() {
   lab_exec n1 bash -c '
 set -e
 install -d -m 0700 /etc/hpc-cluster
-printf "DB_AUTH_PASSWORD=lab-auth-pw\nREDIS_PASSWORD=lab-redis-pw\n" > /etc/hpc-cluster/secrets.env
+printf "DB_AUTH_PASSWORD=lab-auth-pw\nREDIS_PASSWORD=lab-redis-pw\nBACKUP_HMAC_KEY=lab-hmac-key\n" > /etc/hpc-cluster/secrets.env
 chmod 0600 /etc/hpc-cluster/secrets.env
 mkdir -p /var/log/mysql && chown mysql:adm /var/log/mysql
 cat > /etc/mysql/mariadb.conf.d/99-lab.cnf <<CNF
@@ -95,7 +95,8 @@ bkp_count() {
 
 # bkp_full_prepare CONFIG NODE...: toolkit generated from CONFIG, SSH mesh, toolkit and secrets on NODEs.
 bkp_full_prepare() {
-  toolkit_deploy "$@"
+  LAB_SECRETS=$'DB_SLURM_PASSWORD=slurm-secret-1\nDB_AUTH_PASSWORD=auth-secret-2\nREDIS_PASSWORD=redis-secret-3\nBACKUP_HMAC_KEY=lab-hmac-key' \
+    toolkit_deploy "$@"
 }
 
 # bkp_synced nK SIZE: nK is Synced in a Primary component of SIZE nodes.

@@ -8,7 +8,7 @@
 bats_require_minimum_version 1.5.0
 
 setup_file() {
-  export LAB_PREFIX=bkp
+  export LAB_PREFIX=${LAB_PREFIX:-bkp}
   load backup_helpers
   lab_setup 1
   toolkit_generate "$(toolkit_fixture lab/backup-1.yaml)" "$BATS_FILE_TMPDIR/gen"
@@ -18,13 +18,13 @@ setup_file() {
 }
 
 teardown_file() {
-  export LAB_PREFIX=bkp
+  export LAB_PREFIX=${LAB_PREFIX:-bkp}
   load backup_helpers
   lab_teardown
 }
 
 setup() {
-  export LAB_PREFIX=bkp
+  export LAB_PREFIX=${LAB_PREFIX:-bkp}
   load backup_helpers
   bats_load_library bats-support
   bats_load_library bats-assert
@@ -180,7 +180,7 @@ echo "written after the backup" > /mnt/gluster/home/alice/later.txt'
   # the installed lines exactly, with the schedule made "every minute" so the test need not wait for 02:00
   lab_exec n1 sed -i 's/^0 2 \* \* \* root/* * * * * root/; s/^0 \* \* \* \* root/#&/' /etc/cron.d/hpc-cluster-backup
   lab_exec n1 bash -c '/etc/init.d/cron start >/var/log/cron-start.log 2>&1'
-  wait_until 150 bash -c "[ \"\$(LAB_PREFIX=bkp $LAB_TOOL exec n1 bash -c 'ls /data/system_backup/snapshots | wc -l')\" -gt $count ]"
+  wait_until 150 bash -c "[ \"\$(LAB_PREFIX=$LAB_PREFIX $LAB_TOOL exec n1 bash -c 'ls /data/system_backup/snapshots | wc -l')\" -gt $count ]"
   wait_until 60 lab_exec n1 grep -q 'retention' /var/log/hpc-cluster/backup-cron.log
   lab_exec n1 bash -c '/etc/init.d/cron stop >>/var/log/cron-start.log 2>&1'
   run lab_exec n1 "$TK/backup/backup_scheduler.sh" --status --json

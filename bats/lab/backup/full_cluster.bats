@@ -6,23 +6,23 @@
 bats_require_minimum_version 1.5.0
 
 setup_file() {
-  export LAB_PREFIX=bkp
+  export LAB_PREFIX=${LAB_PREFIX:-bkp}
   load backup_helpers
   lab_setup 3 >/dev/null 2>&1
   bkp_full_prepare "$(toolkit_fixture lab/backup-full.yaml)" n1 n2 n3
-  lab_exec n1 "$TK/start_multi_complete.sh" --bootstrap --yes >"$BATS_FILE_TMPDIR/n1.log" 2>&1
-  lab_exec n2 "$TK/start_multi_complete.sh" --join --yes >"$BATS_FILE_TMPDIR/n2.log" 2>&1
-  lab_exec n3 "$TK/start_multi_complete.sh" --join --yes >"$BATS_FILE_TMPDIR/n3.log" 2>&1
+  lab_exec n1 "$TK/start_multi_complete.sh" --bootstrap --yes >"$BATS_FILE_TMPDIR/n1.log" 2>&1 || { tail -n 40 "$BATS_FILE_TMPDIR/n1.log" >&3; false; }
+  lab_exec n2 "$TK/start_multi_complete.sh" --join --yes >"$BATS_FILE_TMPDIR/n2.log" 2>&1 || { tail -n 40 "$BATS_FILE_TMPDIR/n2.log" >&3; false; }
+  lab_exec n3 "$TK/start_multi_complete.sh" --join --yes >"$BATS_FILE_TMPDIR/n3.log" 2>&1 || { tail -n 40 "$BATS_FILE_TMPDIR/n3.log" >&3; false; }
 }
 
 teardown_file() {
-  export LAB_PREFIX=bkp
+  export LAB_PREFIX=${LAB_PREFIX:-bkp}
   load backup_helpers
   lab_teardown >/dev/null 2>&1 || true
 }
 
 setup() {
-  export LAB_PREFIX=bkp
+  export LAB_PREFIX=${LAB_PREFIX:-bkp}
   load backup_helpers
   bats_load_library bats-support
   bats_load_library bats-assert
@@ -84,4 +84,73 @@ job_pending() {
   done
   wait_until 60 job_pending "$job"
   wait_until 60 bkp_synced n1 3
+}
+
+# n1's disk, on the host: every place the lab keeps its /data (wiped as a dead disk would be).
+n1_data_wipe() {
+  local d base="${LAB_STATE_ROOT:-/tmp/hpc-lab}/$LAB_PREFIX/n1"
+  for d in "$base/data" "$base/upper/data"; do
+    if [[ -d $d ]]; then find "$d" -mindepth 1 -delete; fi
+  done
+}
+
+shared_sums() {
+  lab_exec "$1" sha256sum /mnt/gluster/uploads/photo.bin /mnt/gluster/frontend/index.html
+}
+
+@test "issue 19: n1 destroyed, restore --latest on n2 brings rows, keys and files back from n2's copy; newer keys go" {
+  wait_until 60 bkp_synced n3 3
+  lab_exec n1 bash -c 'mkdir -p /mnt/gluster/uploads /mnt/gluster/frontend && head -c 300000 /dev/urandom > /mnt/gluster/uploads/photo.bin && echo "<h1>portal</h1>" > /mnt/gluster/frontend/index.html'
+  shared_sums n1 > "$BATS_TEST_TMPDIR/shared"
+  [ "$(keys_total)" = 2000 ]
+  run lab_exec n1 "$TK/backup/backup.sh"
+  assert_success
+  assert_output --partial "copied to 10.213.0.12"
+  assert_output --partial "copied to 10.213.0.13"
+  local id
+  id="$(bkp_latest)"
+  run lab_exec n2 "$TK/backup/restore.sh" --list
+  assert_success
+  assert_line --regexp "^$id .*10.213.0.11,10.213.0.13,here"
+
+  # tampering is refused before anything is stopped: a planted unlisted file, then an edited checksum
+  local copy=/data/system_backup/replicas/node1/$id ctld
+  ctld="$(lab_exec n2 pgrep -o -x slurmctld)"
+  lab_exec n2 sh -c "echo evil > $copy/state/shared/planted.txt"
+  run lab_exec n2 "$TK/backup/restore.sh" --id "$id" --force
+  assert_failure 6
+  assert_output --partial "not in metadata.json: state/shared/planted.txt"
+  assert_output --partial "Nothing was stopped or changed"
+  lab_exec n2 rm "$copy/state/shared/planted.txt"
+  lab_exec n2 cp -p "$copy/metadata.json" /root/metadata.json.good
+  lab_exec n2 sh -c 'jq ".files[\"state/shared/frontend/index.html\"] = (\"0\" * 64)" /root/metadata.json.good > "$1/metadata.json"' _ "$copy"
+  run lab_exec n2 "$TK/backup/restore.sh" --id "$id" --force
+  assert_failure 6
+  assert_output --partial "metadata.json does not match metadata.hmac"
+  lab_exec n2 cp -p /root/metadata.json.good "$copy/metadata.json"
+  [ "$(lab_exec n2 pgrep -o -x slurmctld)" = "$ctld" ]
+
+  # after the snapshot: keys written, then n1 is lost with its disk; rows and files lost too
+  lab_exec n2 bash -c 'for i in $(seq 1 50); do printf "SET after:%s x\n" $i; done | REDISCLI_AUTH=redis-secret-3 redis-cli -c -h 10.213.0.12 >/dev/null'
+  lab crash n1
+  n1_data_wipe
+  run lab_exec n2 "$TK/utils/node_remove.sh" --service redis --yes 10.213.0.11
+  echo "# node_remove redis: exit $status" >&3
+  assert_success
+  lab_exec n2 mariadb -e 'DELETE FROM auth_portal.users WHERE id > 10'
+  lab_exec n2 rm /mnt/gluster/uploads/photo.bin /mnt/gluster/frontend/index.html
+
+  run lab_exec n2 "$TK/backup/restore.sh" --latest --force
+  echo "# $(grep -o 'restored snapshot .* in [0-9]*s' <<< "$output")" >&3
+  assert_success
+  assert_output --partial "snapshot $id"
+  for k in 2 3; do [ "$(rows_on "n$k")" = 10000 ]; done
+  local keys=0 k n
+  for k in 2 3; do n="$(bkp_rcli "n$k" dbsize)"; keys=$(( keys + n )); done
+  [ "$keys" = 2000 ]
+  for k in 2 3; do [ -z "$(bkp_rcli "n$k" --scan --pattern 'after:*')" ]; done
+  for k in 2 3; do
+    run shared_sums "n$k"
+    assert_output "$(cat "$BATS_TEST_TMPDIR/shared")"
+  done
 }

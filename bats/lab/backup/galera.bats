@@ -6,7 +6,7 @@
 bats_require_minimum_version 1.5.0
 
 setup_file() {
-  export LAB_PREFIX=bkp
+  export LAB_PREFIX=${LAB_PREFIX:-bkp}
   load backup_helpers
   lab_setup 3
   lab ssh-mesh >/dev/null
@@ -41,13 +41,13 @@ INSERT INTO users SELECT seq, CONCAT('user', seq) FROM seq_1_to_20000;"
 }
 
 teardown_file() {
-  export LAB_PREFIX=bkp
+  export LAB_PREFIX=${LAB_PREFIX:-bkp}
   load backup_helpers
   lab_teardown
 }
 
 setup() {
-  export LAB_PREFIX=bkp
+  export LAB_PREFIX=${LAB_PREFIX:-bkp}
   load backup_helpers
   bats_load_library bats-support
   bats_load_library bats-assert
@@ -81,7 +81,7 @@ CNF"
 bkp_redis_start() {
   lab_exec "$1" bash -c "set -e
 install -d -m 0700 /etc/hpc-cluster
-printf 'DB_AUTH_PASSWORD=lab-auth-pw\nREDIS_PASSWORD=lab-redis-pw\n' > /etc/hpc-cluster/secrets.env
+printf 'DB_AUTH_PASSWORD=lab-auth-pw\nREDIS_PASSWORD=lab-redis-pw\nBACKUP_HMAC_KEY=lab-hmac-key\n' > /etc/hpc-cluster/secrets.env
 chmod 0600 /etc/hpc-cluster/secrets.env
 mkdir -p /var/log/redis /var/lib/redis/lab
 cat > /etc/redis/lab.conf <<CNF

@@ -27,9 +27,9 @@ setup() {
   [ ! -e "$dir/databases/mariadb/.sha256sums" ] # the script's checksum hint is used, not kept
   run jq -r '.completed, .backup_type, .hostname, .services.mariadb.status, .services.slurm.status, .services.redis' "$dir/metadata.json"
   assert_output $'true\nfull\nnode1\nok\nskipped\n{\n  "status": "skipped",\n  "reason": "no backup script in this toolkit"\n}'
-  # every regular file except metadata.json is listed, and the sums check out
+  # every regular file except metadata.json and metadata.hmac is listed, and the sums check out
   local n
-  n="$(cd "$dir" && find . -type f ! -name metadata.json | wc -l)"
+  n="$(cd "$dir" && find . -type f ! -name metadata.json ! -name metadata.hmac | wc -l)"
   [ "$(jq '.files | length' "$dir/metadata.json")" -eq "$n" ]
   (cd "$dir" && jq -r '.files | to_entries[] | "\(.value)  \(.key)"' metadata.json | sha256sum -c --quiet)
   [ "$(stat -c %a "$(snaps)")" = 700 ]
@@ -66,7 +66,7 @@ $a"
   [ "$(stat -c %i "$(snaps)/$a/databases/mariadb/mariadb_all.sql.gz")" != "$(stat -c %i "$(snaps)/$b/databases/mariadb/mariadb_all.sql.gz")" ]
   [ "$(stat -c %i "$(snaps)/$a/configs/etc/redis/big.bin")" = "$(stat -c %i "$(snaps)/$b/configs/etc/redis/big.bin")" ]
   grep -q maxmemory "$(snaps)/$b/configs/etc/redis/redis.conf"
-  ! grep -q maxmemory "$(snaps)/$a/configs/etc/redis/redis.conf"
+  run ! grep -q maxmemory "$(snaps)/$a/configs/etc/redis/redis.conf"
 }
 
 @test "an incremental never links a changed file that kept its size and mtime" {
@@ -99,7 +99,7 @@ $a"
   [ ! -d "$dir/databases" ]
   run jq -c .items "$dir/metadata.json"
   assert_output '["configs"]'
-  ! grep -q mariadb-dump "$STUB_LOG"
+  run ! grep -q mariadb-dump "$STUB_LOG"
 }
 
 @test "--dry-run prints the plan and creates nothing" {
@@ -109,7 +109,7 @@ $a"
   assert_output --partial "backup_mariadb.sh --dest"
   assert_output --partial "would skip slurm"
   [ ! -e "$ROOT_PREFIX/data/system_backup" ]
-  ! grep -q mariadb-dump "$STUB_LOG"
+  run ! grep -q mariadb-dump "$STUB_LOG"
 }
 
 @test "a failing database dump leaves no usable or partial snapshot and records the failure" {
@@ -139,7 +139,7 @@ esac'
   run "$BKP_TOOLKIT/backup/backup.sh" --only-databases
   assert_failure
   assert_output --partial "[ERROR GaleraSynced]"
-  ! grep -q mariadb-dump "$STUB_LOG"
+  run ! grep -q mariadb-dump "$STUB_LOG"
 }
 
 @test "on Galera the dump runs desynced, records uuid:seqno and resyncs" {

@@ -37,6 +37,9 @@ backup_setup() {
   printf '[mysqld]\nbind-address=10.213.0.11\n' > "$ROOT_PREFIX/etc/mysql/conf.d/60-galera.cnf"
   printf 'port 6379\n' > "$ROOT_PREFIX/etc/redis/redis.conf"
   head -c 200000 /dev/urandom > "$ROOT_PREFIX/etc/redis/big.bin"
+  # the key of the snapshots' metadata HMAC (lib/backup_integrity.sh)
+  mkdir -p "$ROOT_PREFIX/etc/hpc-cluster"
+  (umask 077; printf 'BACKUP_HMAC_KEY=unit-hmac-key\n' > "$ROOT_PREFIX/etc/hpc-cluster/secrets.env")
   : > "$STUB_LOG"
   stub pgrep 'exit 1'
   # the shared volume (backup item shared_storage in the unit fixture) is "mounted"
@@ -73,4 +76,10 @@ fake_init() {
   chmod +x "$ROOT_PREFIX/etc/init.d/$1"
   touch "$state"
   stub pgrep "[[ \$* == *$1* && -e $(printf %q "$state") ]]"
+}
+
+# resign DIR: authenticate DIR/metadata.json again after a test edited it (as a backup taken with
+# that content would have), with openssl as the reference HMAC-SHA256.
+resign() {
+  openssl dgst -sha256 -hmac unit-hmac-key -r "$1/metadata.json" | cut -c1-64 > "$1/metadata.hmac"
 }

@@ -79,7 +79,7 @@ $id true"
   assert_output --partial "configs/etc/redis/redis.conf: FAILED"
   assert_output --partial "is damaged"
   assert_output --partial "Nothing was stopped or changed"
-  ! grep -q 'init keepalived stop' "$STUB_LOG"
+  run ! grep -q 'init keepalived stop' "$STUB_LOG"
   grep -q 'changed after backup' "$ROOT_PREFIX/etc/redis/redis.conf"
   [ "$(ls "$(snaps)" | wc -l)" -eq 1 ] # no pre-restore snapshot either
 }
@@ -115,8 +115,8 @@ $id true"
   assert_output --partial "[dryrun] would load"
   assert_output --partial "[dryrun] would start keepalived"
   [ "$before" = "$(find "$ROOT_PREFIX" \( -path "$ROOT_PREFIX/var/log" -o -path "$ROOT_PREFIX/run/lock" \) -prune -o -type f -printf '%P %s %T@\n' | sort | sha256sum)" ]
-  ! grep -q 'init keepalived' "$STUB_LOG"
-  ! grep -q 'binary-mode' "$STUB_LOG"
+  run ! grep -q 'init keepalived' "$STUB_LOG"
+  run ! grep -q 'binary-mode' "$STUB_LOG"
 }
 
 @test "running services are stopped before and started after the restore" {
@@ -188,6 +188,7 @@ esac'
   id="$(take --only-databases)"
   jq '.software_versions.mariadb = "1:10.6.16-0+deb12u1"' "$(snaps)/$id/metadata.json" > "$BATS_TEST_TMPDIR/m"
   cat "$BATS_TEST_TMPDIR/m" > "$(snaps)/$id/metadata.json"
+  resign "$(snaps)/$id"
   run "$BKP_TOOLKIT/backup/restore.sh" --latest --force
   assert_failure 6
   assert_output --partial "--ignore-versions"

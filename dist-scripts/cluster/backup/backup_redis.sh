@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Usage: backup_redis.sh --dest DIR [--json] [--dry-run]
-# Summary: Snapshot every Redis master (BGSAVE, wait for LASTSAVE to move) and copy the RDB files into DIR.
+# Summary: Snapshot every Redis master in one pass (BGSAVE on all, then wait for each LASTSAVE to move) and copy the RDB files into DIR.
 #
 # Redis Cluster: every master serving slots holds different keys, so each one is saved; Sentinel: the
-# current master. For each master: BGSAVE, wait until LASTSAVE changes and the save reports ok, then
-# copy its dump.rdb (and its AOF folder as a tar) into DIR as IP_PORT.rdb / IP_PORT.aof.tar - locally or
+# current master. BGSAVE is started on every master first, then each is waited for (LASTSAVE changes
+# and the save reports ok): one consistent point for the whole keyspace. Then each master's dump.rdb
+# (and its AOF folder as a tar) is copied into DIR as IP_PORT.rdb / IP_PORT.aof.tar - locally or
 # over SSH from the node that runs it. DIR/topology.txt records each master's slot ranges and key
 # count; DIR/SHA256SUMS covers every file. The service keeps running. Refuses (exit 5) when the Redis
 # cluster is not healthy (a slot not served, a master not answering): a partial backup is not one.
@@ -60,15 +61,21 @@ lastsave_moved() {
     && [[ "$(redis::info_field "$1" "$2" persistence rdb_bgsave_in_progress)" == 0 ]]
 }
 
-# save_one IP PORT: BGSAVE and wait for it to finish (LASTSAVE has a one-second resolution, so a save
-# in the same second as the previous one is retried a second later).
-save_one() {
+# save_start IP PORT: BGSAVE on IP:PORT; prints the LASTSAVE it must move past (LASTSAVE has a
+# one-second resolution, so a save in the same second as the previous one waits for the next second).
+save_start() {
   local ip=$1 port=$2 before out
   before="$(redis::cli "$ip" "$port" LASTSAVE || true)"
   [[ $before =~ ^[0-9]+$ ]] || die "no LASTSAVE from $ip:$port"
   while [[ "$(redis::cli "$ip" "$port" LASTSAVE)" == "$before" && $(date +%s) -le $before ]]; do sleep 0.2; done
   out="$(redis::cli "$ip" "$port" BGSAVE SCHEDULE || true)"
   [[ $out == *"Background saving"* ]] || die "BGSAVE on $ip:$port answered: $out"
+  printf '%s\n' "$before"
+}
+
+# save_wait IP PORT BEFORE: wait for that BGSAVE to finish and succeed.
+save_wait() {
+  local ip=$1 port=$2 before=$3
   run::wait_until 600 "BGSAVE on $ip:$port to finish" lastsave_moved "$ip" "$port" "$before" \
     || die "BGSAVE on $ip:$port did not finish"
   [[ "$(redis::info_field "$ip" "$port" persistence rdb_last_bgsave_status)" == ok ]] \
@@ -109,8 +116,12 @@ main() {
   fi
   mkdir -p -- "$DEST"
   : > "$DEST/topology.txt"
+  # One pass: every master starts its BGSAVE before any is waited for, so the RDBs are of one moment
+  # (within the time the BGSAVE commands take to send), not one after the other.
+  local -A before=()
+  while read -r ip port ranges; do before[$ip:$port]="$(save_start "$ip" "$port" < /dev/null)"; done <<< "$list"
+  while read -r ip port ranges; do save_wait "$ip" "$port" "${before[$ip:$port]}" < /dev/null; done <<< "$list"
   while read -r ip port ranges; do
-    save_one "$ip" "$port" < /dev/null
     # SSH would read the rest of the master list from stdin.
     fetch "$ip" "$port" < /dev/null
     keys="$(redis::cli "$ip" "$port" DBSIZE || true)"

@@ -157,6 +157,11 @@ prune() {
       if run::is_dry; then printf '[dryrun] would delete %s\n' "$snaps/$id"; else rm -rf -- "${snaps:?}/$id"; log::to_file INFO "deleted $id"; fi
     fi
   done < <(backup::prune_plan "$now" "${ids[@]+"${ids[@]}"}")
+  # the copies of this node's snapshots on the peers and off-site, by the same plan
+  if SELF_INDEX="$(node::self_index)"; then
+    SELF_HOSTNAME=${NODE_HOSTNAMES[SELF_INDEX]} SELF_IP=${NODE_IPS[SELF_INDEX]}
+  fi
+  backup::prune_copies "$now"
   log::ok "retention (daily ${BACKUP_KEEP_DAILY}d, weekly ${BACKUP_KEEP_WEEKLY}w, monthly ${BACKUP_KEEP_MONTHLY}m): $kept kept, $deleted $(run::is_dry && echo 'would be ')deleted"
 }
 
@@ -169,11 +174,16 @@ status() {
   else kind=none
   fi
   cron="$(backup::latest_usable)"
+  local repl
+  repl="$(path::of "$STATE_DIR")/backup_replication.json"
   if (( JSON )); then
     jq -n --arg kind "$kind" --arg latest "$cron" --argjson n "$(backup::list_usable | wc -l)" \
       --argjson last "$(if [[ -f $state ]]; then cat "$state"; else echo null; fi)" \
+      --argjson repl "$(if [[ -f $repl ]]; then cat "$repl"; else echo null; fi)" --arg offsite "$BACKUP_OFFSITE" \
       '{schedule: (if $kind == "none" then null else $kind end), usable_snapshots: $n,
-        latest: (if $latest == "" then null else $latest end), last_run: $last}'
+        latest: (if $latest == "" then null else $latest end), last_run: $last, copies: $repl,
+        offsite: (if $offsite == "" then null else {target: $offsite,
+          status: ([($repl // {copies: []}).copies[] | select(.target == "offsite") | .status][0] // "never")} end)}'
     return 0
   fi
   printf 'schedule:          %s\n' "$([[ $kind == none ]] && echo 'not installed (backup_scheduler.sh --install)' || echo "$kind: full \"$BACKUP_SCHEDULE\"${BACKUP_INCREMENTAL_SCHEDULE:+, incremental \"$BACKUP_INCREMENTAL_SCHEDULE\"}")"
@@ -182,6 +192,17 @@ status() {
     jq -r '"last run:          \(.result) \(.backup_id) at \(.finished_epoch | todate), \(.seconds)s, \(.new_bytes) new bytes; last success \(if .last_success_epoch > 0 then (.last_success_epoch | todate) else "never" end)"' "$state"
   else
     printf 'last run:          none recorded\n'
+  fi
+  if [[ -f $repl ]]; then
+    jq -r '"copies of \(.backup_id): \(.copies | map("\(.target) \(.status)") | join(", "))"' "$repl"
+  else
+    printf 'copies:            none recorded\n'
+  fi
+  if [[ -n $BACKUP_OFFSITE ]]; then
+    printf 'offsite:           %s (%s)\n' "$BACKUP_OFFSITE" \
+      "$( [[ -f $repl ]] && jq -r '[.copies[] | select(.target == "offsite") | .status][0] // "never"' "$repl" || echo never)"
+  else
+    printf 'offsite:           not configured (backup.offsite)\n'
   fi
 }
 

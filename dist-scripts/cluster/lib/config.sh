@@ -62,6 +62,9 @@ BACKUP_KEEP_DAILY='7'
 BACKUP_KEEP_WEEKLY='4'
 BACKUP_KEEP_MONTHLY='12'
 BACKUP_ITEMS=('configs' 'databases' 'slurm_state' 'redis_rdb')
+BACKUP_SHARED_EXCLUDES=()
+BACKUP_REPLICATE='true'
+BACKUP_OFFSITE=''
 MONITORING_ENABLED='true'
 MONITORING_PROMETHEUS_PORT='9090'
 MONITORING_NODE_EXPORTER_PORT='9100'
@@ -113,6 +116,8 @@ DISCOVERY_SSH_USER='root'
 SECRETS_FILE='/etc/hpc-cluster/secrets.env'
 STATE_DIR='/var/lib/hpc-cluster'
 SECRET_NAMES=('DB_SLURM_PASSWORD' 'DB_AUTH_PASSWORD' 'REDIS_PASSWORD')
+# name of the secret keying the snapshots' metadata HMAC
+BACKUP_HMAC_SECRET='BACKUP_HMAC_KEY'
 # the service registry (generator/model/services.ts), in dependency order; read it through lib/registry.sh
 SERVICES=('storage' 'database' 'redis' 'slurm' 'web' 'vip' 'monitoring')
 SERVICE_PHASES=('setup/phase0_storage_setup.sh' 'setup/phase1_database_setup.sh' 'setup/phase2_redis_setup.sh' 'setup/phase3_slurm_setup.sh' 'setup/phase6_web_setup.sh' 'setup/phase4_keepalived_setup.sh' 'setup/phase5_monitoring_setup.sh')

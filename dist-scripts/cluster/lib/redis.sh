@@ -290,3 +290,37 @@ redis::leave_remote() {
   remote::toolkit "$1" setup/phase2_redis_setup.sh --leave --yes "${DRY_ARGS[@]+"${DRY_ARGS[@]}"}" \
     || log::warn "could not stop Redis on $1; stop it there with: setup/phase2_redis_setup.sh --leave"
 }
+
+# redis::cover_orphan_slots HOST PORT: the slots no node owns (those of a dead master without a
+# replica, once it is forgotten) are assigned, empty, to the masters still serving - each missing range
+# split evenly between them - so the cluster is whole again and a restore can put their keys back.
+redis::cover_orphan_slots() {
+  local host=$1 port=$2 out masters=() lo hi n i step a b addr
+  out="$(redis::cli "$host" "$port" CLUSTER NODES | tr -d '\r')" || return 1
+  mapfile -t masters < <(awk '$3 ~ /master/ && $3 !~ /fail|handshake|noaddr/ { split($2, a, "@"); print a[1] }' <<< "$out")
+  n=${#masters[@]}
+  (( n > 0 )) || return 1
+  while read -r lo hi; do
+    [[ -n $lo ]] || continue
+    step=$(( (hi - lo + n) / n ))
+    for (( i = 0; i < n; i++ )); do
+      a=$(( lo + i * step )) b=$(( lo + (i + 1) * step - 1 ))
+      (( b > hi )) && b=$hi
+      (( a <= b )) || continue
+      addr=${masters[i]}
+      log::info "slots $a-$b had no owner: served (empty) by $addr"
+      run::cmd redis-cli --no-auth-warning -h "${addr%:*}" -p "${addr##*:}" CLUSTER ADDSLOTSRANGE "$a" "$b" >/dev/null
+      run::cmd redis-cli --no-auth-warning -h "${addr%:*}" -p "${addr##*:}" CLUSTER BUMPEPOCH >/dev/null
+    done
+  done < <(awk '{ for (i = 9; i <= NF; i++) if ($i !~ /^\[/) { split($i, r, "-"); h = (r[2] == "" ? r[1] : r[2]); for (s = r[1]; s <= h; s++) own[s] = 1 } }
+    END { st = -1; for (s = 0; s < 16384; s++) { if (!(s in own)) { if (st < 0) st = s } else if (st >= 0) { print st, s - 1; st = -1 } }
+          if (st >= 0) print st, 16383 }' <<< "$out")
+  run::is_dry && return 0
+  # every master must see the new owners before a check compares their views
+  run::wait_until 30 "every Redis master to serve all slots" redis::_all_ok "${masters[@]}"
+}
+
+redis::_all_ok() {
+  local addr
+  for addr in "$@"; do redis::cluster_ok "${addr%:*}" "${addr##*:}" || return 1; done
+}

@@ -121,6 +121,7 @@ cluster::remove() {
   for id in "${ids[@]+"${ids[@]}"}"; do
     cluster::forget "$id"
   done
+  (( reachable )) || redis::cover_orphan_slots "$SELF_IP" "$REDIS_PORT"
   if (( reachable )); then
     redis::leave_remote "$ip"
   fi

@@ -8,6 +8,9 @@
 # copies everything afresh. Each service's data comes from backup/backup_<svc>.sh (see "Backup
 # contract" in docs/toolkit-conventions.md); a service whose script is missing or not built is skipped
 # and recorded as such in metadata.json. A run that fails or is interrupted leaves nothing usable.
+# The new snapshot is then verified and copied to every other member's store (and backup.offsite):
+# BACKUP_PATH/replicas/<this hostname>/<id>/, hard links to the previous copy there, only changed
+# files sent (lib/backup_replicate.sh). A backup no other server could take a copy of fails (exit 1).
 #
 # Options:
 #   --full | --incremental   copy everything / hard-link unchanged files (default: incremental)
@@ -55,6 +58,7 @@ parse_args() {
 identify_node() {
   if SELF_INDEX="$(node::self_index)"; then
     SELF_HOSTNAME=${NODE_HOSTNAMES[SELF_INDEX]}
+    SELF_IP=${NODE_IPS[SELF_INDEX]}
   else
     SELF_HOSTNAME="$(hostname -s)"
   fi
@@ -66,6 +70,22 @@ summary() {
   jq -r '.services | to_entries[] | "    \(.key): \(.value.status)\(if .value.reason then " (\(.value.reason))" else "" end)"' \
     "$dir/metadata.json" >&2
   log::info "restore it with: backup/restore.sh --id $BACKUP_TAKEN_ID"
+}
+
+# replicate ID: verify the new snapshot, then copy it to the other members and off-site.
+replicate() {
+  local id=$1 bad copies
+  [[ -n "$(backup::targets)" ]] || { log::info "no other member and no backup.offsite: snapshot $id is on this node only"; return 0; }
+  log::phase replicate
+  if ! bad="$(backup::verify "$BACKUP_TAKEN_DIR")"; then
+    printf '    %s\n' "$bad" | head -n 20 >&2
+    die "snapshot $id does not verify just after it was taken: not copied anywhere"
+  fi
+  copies="$(backup::replicate "$id")" || {
+    backup::replicate_status_write "$id" "$copies"
+    die "snapshot $id could not be copied to any other server: it exists on this node only (check SSH to the peers)"
+  }
+  backup::replicate_status_write "$id" "$copies"
 }
 
 main() {
@@ -81,6 +101,7 @@ main() {
   run::is_dry && return 0
   backup::status_write ok "$BACKUP_TAKEN_ID" "$BACKUP_TAKEN_SECONDS" "$BACKUP_TAKEN_NEW_BYTES"
   summary "$BACKUP_TAKEN_DIR"
+  replicate "$BACKUP_TAKEN_ID"
   if (( JSON )); then
     jq -c 'del(.files) + {path: $p}' --arg p "$BACKUP_TAKEN_DIR" "$BACKUP_TAKEN_DIR/metadata.json"
   fi

@@ -3,9 +3,13 @@
 #        restore.sh --test [--latest | --id ID]
 # Summary: Restore a verified snapshot on this node, with an automatic pre-restore snapshot and rollback.
 #
-# Steps: [1] list usable snapshots (metadata.json completed) [2] choose (--latest, --id, or asked on a
-# terminal) [3] verify every sha256, the software versions and the cluster identity - before anything
-# is stopped or changed; a damaged or incomplete snapshot is refused [4] confirm ("All current data will
+# Steps: [1] list usable snapshots (metadata.json completed) and their copies [2] choose (--latest,
+# --id, or asked on a terminal) in this node's store, its replicas of other nodes' snapshots, then on
+# every peer (a copy on a peer is fetched first: a rebuilt server finds its snapshots there; a snapshot
+# taken on another node restores only the cluster-wide items, not that node's configs and state)
+# [3] verify metadata.hmac, that every entry is listed and safe, every sha256, the software versions
+# and the cluster identity - before anything is stopped or changed; a damaged, tampered or incomplete
+# snapshot is refused [4] confirm ("All current data will
 # be deleted", --force skips) [5] take a pre-restore snapshot of the current state [6] stop the services
 # that use the data (web services, Slurm, keepalived) [7] restore configs, databases (through the
 # backup/restore_<svc>.sh scripts) and state [8] start the services (start_multi_complete.sh --force on
@@ -17,7 +21,8 @@
 # refused unless --allow-other-cluster. The log is /var/log/restore_YYYYMMDD_HHMMSS.log.
 #
 # Options:
-#   --list                 list the snapshots (usable and not) and exit; with --json as JSON
+#   --list                 list the snapshots (usable and not) with their copies (here, peers by IP)
+#                          and exit; with --json as JSON
 #   --test                 test restore: verify the checksums and load the MariaDB dump into a scratch
 #                          server (row counts printed); nothing live is stopped or changed
 #   --latest | --id ID     which snapshot to restore (--latest never picks a pre-restore snapshot)
@@ -32,6 +37,12 @@
 #
 # Exit codes: 0 ok, 1 error (rolled back), 2 usage, 4 another backup or restore runs,
 #             5 preflight failed, 6 refused (damaged/incomplete snapshot, other cluster, versions, not confirmed).
+# shellcheck source=../lib/backup_restore_checks.sh
+source "$HPC_LIB_DIR/backup_restore_checks.sh"
+# shellcheck source=../lib/backup_restore_services.sh
+source "$HPC_LIB_DIR/backup_restore_services.sh"
+# shellcheck source=../lib/backup_restore_apply.sh
+source "$HPC_LIB_DIR/backup_restore_apply.sh"
 # shellcheck source=../lib/backup.sh
 source "$HPC_LIB_DIR/backup.sh"
 
@@ -102,46 +113,82 @@ skipped() {
 # [1] list
 
 list_snapshots() {
-  local id dir snaps rows=()
+  local id dir snaps rows=() where copies
   snaps="$(backup::snapshots_dir)"
+  # every reachable copy, once: "ID TYPE WHERE DIR" (WHERE: local or a peer's IP)
+  LOCATED="$(backup::locate)"
   if (( JSON )); then
     while IFS= read -r id; do
       dir="$snaps/$id"
+      copies="$(copies_json "$id")"
       if backup::is_usable "$dir"; then
-        rows+=("$(jq -c '{backup_id, timestamp, hostname, cluster_id, backup_type, backup_size, new_bytes, items,
-                          services: (.services | map_values(.status)), usable: true}' "$dir/metadata.json")")
+        rows+=("$(jq -c --argjson c "$copies" '{backup_id, timestamp, hostname, cluster_id, backup_type, backup_size, new_bytes, items,
+                          services: (.services | map_values(.status)), usable: true, copies: $c}' "$dir/metadata.json")")
+      elif [[ -d $dir ]]; then
+        rows+=("$(jq -nc --arg id "$id" --argjson c "$copies" '{backup_id: $id, usable: false, copies: $c}')")
       else
-        rows+=("$(jq -nc --arg id "$id" '{backup_id: $id, usable: false}')")
+        rows+=("$(jq -nc --arg id "$id" --argjson c "$copies" '{backup_id: $id, usable: true, local: false, copies: $c}')")
       fi
-    done < <(backup::list_all)
+    done < <(all_ids)
     local IFS=,
     printf '[%s]\n' "${rows[*]}"
     return 0
   fi
-  printf '%-17s %-12s %-10s %-10s %-9s %s\n' ID TYPE HOST SIZE NEW SERVICES
+  printf '%-17s %-12s %-10s %-10s %-9s %-28s %s\n' ID TYPE HOST SIZE NEW COPIES SERVICES
   while IFS= read -r id; do
     dir="$snaps/$id"
+    where="$(copies_text "$id")"
     if backup::is_usable "$dir"; then
       jq -r --arg size "$(backup::human "$(jq '.backup_size' "$dir/metadata.json")")" \
-        --arg new "$(backup::human "$(jq '.new_bytes' "$dir/metadata.json")")" \
-        '[.backup_id, .backup_type, .hostname, $size, $new,
+        --arg new "$(backup::human "$(jq '.new_bytes' "$dir/metadata.json")")" --arg where "$where" \
+        '[.backup_id, .backup_type, .hostname, $size, $new, $where,
           (.services | to_entries | map("\(.key):\(.value.status)") | join(" "))] | @tsv' "$dir/metadata.json" \
-        | awk -F'\t' '{ printf "%-17s %-12s %-10s %-10s %-9s %s\n", $1, $2, $3, $4, $5, $6 }'
-    else
+        | awk -F'\t' '{ printf "%-17s %-12s %-10s %-10s %-9s %-28s %s\n", $1, $2, $3, $4, $5, $6, $7 }'
+    elif [[ -d $dir ]]; then
       printf '%-17s %s\n' "$id" "(incomplete or interrupted: not usable)"
+    else
+      printf '%-17s %-12s %-10s %-10s %-9s %-28s %s\n' "$id" "$(awk -v id="$id" '$1 == id { print $2; exit }' <<< "$LOCATED")" \
+        "$(copy_origin "$id")" - - "$where" "(not on this node's own store)"
     fi
-  done < <(backup::list_all)
+  done < <(all_ids)
+}
+
+# all_ids: this node's snapshot directories (usable or not) and every located copy, oldest first.
+all_ids() {
+  { backup::list_all; awk 'NF { print $1 }' <<< "$LOCATED"; } | LC_ALL=C sort -u
+}
+
+# copies_text ID: where the copies of ID are ("here" for this node's store, peers by IP).
+copies_text() {
+  awk -v id="$1" '$1 == id { print ($3 == "local" ? "here" : $3) }' <<< "$LOCATED" | LC_ALL=C sort -u | paste -sd, -
+}
+
+copies_json() {
+  awk -v id="$1" '$1 == id { print ($3 == "local" ? "here" : $3) "\t" $4 }' <<< "$LOCATED" \
+    | jq -Rsc 'split("\n") | map(select(length > 0) | split("\t") | {where: .[0], path: .[1]})'
+}
+
+# copy_origin ID: the origin hostname of a replica (its directory is replicas/<origin>/ID).
+copy_origin() {
+  awk -v id="$1" '$1 == id && $4 ~ /\/replicas\// { n = split($4, p, "/"); print p[n - 1]; exit }' <<< "$LOCATED"
 }
 
 # ---------------------------------------------------------------------------------------------------
-# [2] choose
+# [2] choose: this node's own store first, then its replicas of other nodes, then every peer's copies
+# (a rebuilt server finds its snapshots there; a copy on a peer is fetched into replicas/ first).
+
+# pick_copy ID: "WHERE DIR" of the best copy of ID (local first).
+pick_copy() {
+  awk -v id="$1" '$1 == id { print ($3 == "local" ? 0 : 1), $3, $4 }' <<< "$LOCATED" | sort -n | head -n 1 | cut -d' ' -f2-
+}
 
 choose_snapshot() {
-  local snaps usable
+  local snaps usable where dir
   snaps="$(backup::snapshots_dir)"
+  LOCATED="$(backup::locate)"
   if (( LATEST )); then
-    SNAP_ID="$(backup::latest_regular)"
-    [[ -n $SNAP_ID ]] || die "no usable snapshot in $snaps (take one with backup/backup.sh; pre-restore snapshots are restored by --id)" "$EXIT_REFUSED"
+    SNAP_ID="$(awk '$2 == "regular" { print $1 }' <<< "$LOCATED" | LC_ALL=C sort | tail -n 1)"
+    [[ -n $SNAP_ID ]] || die "no usable snapshot in $snaps, this node's replicas or on any reachable peer (take one with backup/backup.sh; pre-restore snapshots are restored by --id)" "$EXIT_REFUSED"
   elif [[ -z $SNAP_ID ]]; then
     [[ -t 0 ]] || lib::usage_error "say which snapshot: --latest or --id ID (list them with --list)"
     list_snapshots >&2
@@ -149,249 +196,29 @@ choose_snapshot() {
     backup::is_id "$SNAP_ID" || die "not a snapshot id: $SNAP_ID" "$EXIT_USAGE"
   fi
   SNAP_DIR="$snaps/$SNAP_ID"
-  [[ -d $SNAP_DIR ]] || die "no snapshot $SNAP_ID in $snaps (see restore.sh --list)" "$EXIT_USAGE"
+  if [[ ! -d $SNAP_DIR ]]; then
+    read -r where dir <<< "$(pick_copy "$SNAP_ID")"
+    [[ -n $where ]] || die "no snapshot $SNAP_ID in $snaps, this node's replicas or on any reachable peer (see restore.sh --list)" "$EXIT_USAGE"
+    if [[ $where == local ]]; then SNAP_DIR=$dir; else SNAP_DIR="$(backup::fetch "$where" "$dir")"; fi
+    log::info "snapshot $SNAP_ID: using the copy ${where/local/on this node} ($dir)"
+  fi
   if ! backup::is_usable "$SNAP_DIR"; then
     die "snapshot $SNAP_ID is incomplete (the backup did not finish): it cannot be restored. Nothing was stopped or changed." "$EXIT_REFUSED"
   fi
   usable="$(jq -r '.items | join(",")' "$SNAP_DIR/metadata.json")"
-  local kept=() i
+  local kept=() i origin
+  origin="$(jq -r '.hostname' "$SNAP_DIR/metadata.json")"
   for i in "${ITEMS[@]}"; do
-    if [[ ,$usable, == *,"$i",* ]]; then kept+=("$i"); fi
+    [[ ,$usable, == *,"$i",* ]] || continue
+    if [[ $origin != "$SELF_HOSTNAME" && ( $i == configs || $i == state ) ]]; then
+      log::warn "snapshot $SNAP_ID was taken on $origin: its $i (node-specific) stay in the snapshot; the cluster-wide data is restored"
+      continue
+    fi
+    kept+=("$i")
   done
-  (( ${#kept[@]} )) || die "snapshot $SNAP_ID holds none of: ${ITEMS[*]} (it has: $usable)" "$EXIT_REFUSED"
+  (( ${#kept[@]} )) || die "snapshot $SNAP_ID holds none of: ${ITEMS[*]} that can be restored here (it has: $usable)" "$EXIT_REFUSED"
   ITEMS=("${kept[@]}")
   log::info "snapshot $SNAP_ID ($(jq -r '"\(.backup_type), \(.timestamp), from \(.hostname)"' "$SNAP_DIR/metadata.json")): restoring ${ITEMS[*]}"
-}
-
-# ---------------------------------------------------------------------------------------------------
-# [3] verify before touching anything
-
-verify_snapshot() {
-  local bad started=$SECONDS
-  log::info "verifying the sha256 of $(jq '.files | length' "$SNAP_DIR/metadata.json") files"
-  if ! bad="$(backup::verify "$SNAP_DIR")"; then
-    log::error "damaged files in $SNAP_DIR:"
-    printf '    %s\n' "$bad" | head -n 20 >&2
-    die "snapshot $SNAP_ID is damaged (checksum mismatch or missing files): refusing to restore it. Nothing was stopped or changed; choose another snapshot (restore.sh --list)." "$EXIT_REFUSED"
-  fi
-  log::ok "all checksums match ($(( SECONDS - started ))s)"
-  verify_restorable
-  verify_versions
-  verify_identity
-}
-
-# Every service whose data is in the snapshot needs its restore script here (or an explicit skip);
-# shared files go back only into the mounted shared volume.
-verify_restorable() {
-  local svc item sub status
-  if has_item shared_storage && ! backup::shared_mounted; then
-    die "snapshot $SNAP_ID holds shared storage files but $STORAGE_MOUNT_POINT is not mounted here: nothing was changed (fix: mount it, or restore the rest with --only-configs / --only-databases)" "$EXIT_PREFLIGHT"
-  fi
-  while read -r svc item sub; do
-    if ! has_item "$item" || skipped "$svc"; then continue; fi
-    status="$(jq -r --arg s "$svc" '.services[$s].status // ""' "$SNAP_DIR/metadata.json")"
-    [[ $status == ok ]] || continue
-    if [[ ! -x "$(backup::service_script "$svc" restore)" ]]; then
-      die "snapshot $SNAP_ID holds $svc data but this toolkit has no $(backup::service_script "$svc" restore): nothing was changed. Restore the rest with --skip-service $svc." "$EXIT_REFUSED"
-    fi
-  done < <(backup::service_items)
-}
-
-# A dump or RDB written by another major.minor may not load here: refuse unless told otherwise.
-verify_versions() {
-  local svc item pkg was current
-  current="$(backup::versions_json)"
-  for svc in mariadb:databases redis:redis_rdb slurm:slurm_state; do
-    item=${svc#*:}
-    svc=${svc%%:*}
-    has_item "$item" || continue
-    [[ "$(jq -r --arg s "$svc" '.services[$s].status // ""' "$SNAP_DIR/metadata.json")" == ok ]] || continue
-    was="$(jq -r --arg s "$svc" '.software_versions[$s] // ""' "$SNAP_DIR/metadata.json")"
-    pkg="$(jq -r --arg s "$svc" '.[$s] // ""' <<< "$current")"
-    [[ -n $was && -n $pkg ]] || continue
-    if [[ "$(backup::major_minor "$was")" != "$(backup::major_minor "$pkg")" ]]; then
-      if (( IGNORE_VERSIONS )); then
-        log::warn "$svc $was in the snapshot, $pkg here (--ignore-versions)"
-      else
-        die "$svc was $was when the snapshot was taken and is $pkg here: its data may not load. Nothing was changed (override: --ignore-versions)." "$EXIT_REFUSED"
-      fi
-    fi
-  done
-}
-
-verify_identity() {
-  local snap_cid here
-  snap_cid="$(jq -r '.cluster_id // ""' "$SNAP_DIR/metadata.json")"
-  here="$(backup::cluster_id)"
-  if [[ -n $here && -n $snap_cid && $here != "$snap_cid" ]]; then
-    if (( ! ALLOW_OTHER )); then
-      die "snapshot $SNAP_ID belongs to cluster $snap_cid, this node to cluster $here: refusing to mix them. Nothing was changed (override: --allow-other-cluster; this node keeps id $here)." "$EXIT_REFUSED"
-    fi
-    log::warn "restoring data of cluster $snap_cid into cluster $here (--allow-other-cluster); this node keeps id $here"
-  elif [[ -n $here ]]; then
-    log::info "cluster identity: restoring in place; this node keeps cluster id $here"
-  else
-    log::info "cluster identity: this node has none; none is restored, so the first start bootstraps a new cluster (its own id)"
-  fi
-}
-
-# ---------------------------------------------------------------------------------------------------
-# [6] and [8] services
-
-# The daemons that use the restored data, in stopping order: web first, the VIP last.
-stop_candidates() {
-  local w
-  for w in "${WEB_SERVICE_NAMES[@]}"; do printf '%s\n' "$w"; done
-  printf '%s\n' slurmctld slurmd slurmdbd keepalived
-}
-
-running_candidates() {
-  local s
-  while IFS= read -r s; do
-    if is_running "$s"; then printf '%s\n' "$s"; fi
-  done < <(stop_candidates)
-}
-
-# Without systemd, some Debian init scripts answer "status" with 0 for a daemon that is not running
-# (keepalived; slurmctld without slurm.conf): ask for the process itself when it is a known daemon.
-is_running() {
-  case "$(svc::init_system)" in
-    systemd) svc::is_running "$1" ;;
-    *)
-      case "$1" in
-        slurmctld|slurmd|slurmdbd|keepalived) pgrep -x "$1" >/dev/null 2>&1 ;;
-        *) svc::is_running "$1" 2>/dev/null ;;
-      esac
-      ;;
-  esac
-}
-
-stop_services() {
-  local s
-  mapfile -t STOPPED < <(running_candidates)
-  for s in "${STOPPED[@]+"${STOPPED[@]}"}"; do
-    log::info "stopping $s"
-    svc::stop "$s" || return 1
-    # init scripts return before the daemon is gone (keepalived takes a second or two), and a start
-    # while the old process still holds its pid file fails
-    run::wait_until 60 "$s to stop" is_stopped "$s" || return 1
-  done
-}
-
-is_stopped() {
-  ! is_running "$1"
-}
-
-# On a cluster member (it has a cluster id), start through the orchestrator when it is built; exit 3
-# (not built) or a node that was never set up by the toolkit: start again what was stopped.
-start_services() {
-  local smc="$HPC_TOOLKIT_DIR/start_multi_complete.sh" rc=0 i
-  if [[ -x $smc && -n "$(backup::cluster_id)" ]]; then
-    log::info "starting the cluster services: start_multi_complete.sh --force --yes"
-    "$smc" --force --yes || rc=$?
-    (( rc == 0 )) && return 0
-    (( rc == EXIT_NOT_IMPLEMENTED )) || return "$rc"
-    log::info "start_multi_complete.sh is not built in this toolkit: starting the services stopped before"
-  fi
-  for (( i=${#STOPPED[@]}-1; i>=0; i-- )); do
-    log::info "starting ${STOPPED[i]}"
-    svc::start "${STOPPED[i]}" || return 1
-  done
-}
-
-verify_after() {
-  local info="$HPC_TOOLKIT_DIR/utils/cluster_info.sh" rc=0 s
-  for s in "${STOPPED[@]+"${STOPPED[@]}"}"; do
-    if ! run::wait_until 60 "$s to run" is_running "$s"; then
-      log::warn "$s was running before the restore and is not now; check its log"
-    fi
-  done
-  if [[ -x $info && -n "$(backup::cluster_id)" ]]; then
-    "$info" >&2 || rc=$?
-    if (( rc == EXIT_NOT_IMPLEMENTED )); then
-      log::info "cluster_info.sh is not built in this toolkit; services checked one by one above"
-    elif (( rc != 0 )); then
-      log::warn "cluster_info.sh reports a problem (exit $rc); see above"
-    fi
-  fi
-}
-
-# ---------------------------------------------------------------------------------------------------
-# [7] the restore step (run as a child process so that set -e holds inside it). rsync --ignore-times:
-# a file changed since the backup may have kept its size and mtime second; copy every file.
-
-apply_configs() {
-  local dir=$1 p
-  while IFS= read -r p; do
-    [[ -d $dir/configs$p ]] || continue
-    run::cmd mkdir -p -- "$(path::of "$p")"
-    run::cmd rsync -a --numeric-ids --ignore-times --delete -- "$dir/configs$p/" "$(path::of "$p")/"
-  done < <(backup::config_paths)
-  if [[ -d $dir/systemd/etc/systemd/system ]]; then
-    run::cmd mkdir -p -- "$(path::of /etc/systemd/system)"
-    run::cmd rsync -a --numeric-ids --ignore-times --delete -- "$dir/systemd/etc/systemd/system/" "$(path::of /etc/systemd/system)/"
-  fi
-}
-
-apply_services() {
-  local dir=$1 svc item sub status script
-  while read -r svc item sub; do
-    has_item "$item" || continue
-    if skipped "$svc"; then
-      log::info "$svc: skipped (--skip-service); left as it is"
-      continue
-    fi
-    status="$(jq -r --arg s "$svc" '.services[$s].status // "absent"' "$dir/metadata.json")"
-    if [[ $status != ok ]]; then
-      log::info "$svc: not in this snapshot ($status); left as it is"
-      continue
-    fi
-    script="$(backup::service_script "$svc" restore)"
-    [[ -x $script ]] || die "$svc is in the snapshot but $script is not in this toolkit: cannot restore it"
-    log::info "restoring $svc from $dir/$sub"
-    if run::is_dry; then
-      "$script" --src "$dir/$sub" --dry-run --yes
-    else
-      "$script" --src "$dir/$sub" --yes
-    fi
-  done < <(backup::service_items)
-}
-
-# This node's state, except its identity (never replaced) and the backup status.
-apply_state() {
-  local dir=$1 sd
-  [[ -d $dir/state/hpc-cluster ]] || return 0
-  sd="$(path::of "$STATE_DIR")"
-  run::cmd mkdir -p -- "$sd"
-  run::cmd rsync -a --numeric-ids --ignore-times --exclude=/cluster_id --exclude=/backup_status.json -- "$dir/state/hpc-cluster/" "$sd/"
-}
-
-# The shared volume's files, as they were (files created since are removed); Slurm state and the
-# cluster identity are left to restore_slurm.sh and to this node.
-apply_shared() {
-  local dir=$1 excludes=()
-  [[ -d $dir/state/shared ]] || return 0
-  mapfile -t excludes < <(backup::shared_excludes)
-  run::cmd rsync -a --numeric-ids --ignore-times --delete "${excludes[@]}" -- "$dir/state/shared/" \
-    "$(path::of "$STORAGE_MOUNT_POINT")/"
-}
-
-apply() {
-  local dir=$APPLY_DIR
-  log::phase restore
-  backup::is_usable "$dir" || die "$dir is not a usable snapshot"
-  if has_item configs; then log::info "configs and systemd units"; apply_configs "$dir"; fi
-  apply_services "$dir"
-  if has_item shared_storage; then log::info "shared storage files"; apply_shared "$dir"; fi
-  if has_item state; then log::info "node state"; apply_state "$dir"; fi
-}
-
-# Run the restore step of DIR in a child process (its own set -e and ERR trap).
-run_apply() {
-  local args=(--apply "$1" --items "$(IFS=,; printf '%s' "${ITEMS[*]}")") s
-  run::is_dry && args+=(--dry-run)
-  for s in "${SKIP[@]+"${SKIP[@]}"}"; do args+=(--skip-service "$s"); done
-  HPC_LOG_FILE=$HPC_LOG_FILE "$HPC_MAIN_SCRIPT" "${args[@]}"
 }
 
 # ---------------------------------------------------------------------------------------------------
@@ -439,7 +266,6 @@ restore() {
   log::phase pre-restore
   # shellcheck disable=SC2034 # read by backup::take
   BACKUP_SELECTED=("${ITEMS[@]}")
-  identify_node
   backup::take pre-restore
   PRE_ID=$BACKUP_TAKEN_ID
   PRE_DIR=$BACKUP_TAKEN_DIR
@@ -459,6 +285,7 @@ restore() {
 identify_node() {
   if SELF_INDEX="$(node::self_index)"; then
     SELF_HOSTNAME=${NODE_HOSTNAMES[SELF_INDEX]}
+    SELF_IP=${NODE_IPS[SELF_INDEX]}
   else
     SELF_HOSTNAME="$(hostname -s)"
   fi
@@ -481,6 +308,7 @@ test_restore() {
 
 main() {
   parse_args "$@"
+  identify_node
   case "$ACTION" in
     list) list_snapshots ;;
     test) test_restore ;;

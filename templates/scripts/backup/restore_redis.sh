@@ -7,8 +7,11 @@
 # copied into the live service: Redis Cluster with `redis-cli --cluster import --cluster-copy
 # --cluster-replace` (each key goes to the master that owns its slot now, so a backup taken on 3
 # nodes restores into 2 or 5); Sentinel with MIGRATE ... COPY REPLACE into the current master (the
-# replicas follow). Keys of the backup replace keys of the same name; other keys stay. The service
-# is never stopped. Redis must be running (setup/phase2_redis_setup.sh rebuilds the topology first).
+# replicas follow). Keys of the backup replace keys of the same name; then every key that is not in
+# the backup (written after it) is deleted from each master, so Redis holds exactly the snapshot's
+# keys (asked first; --yes skips). The service is never stopped. Redis must be running
+# (setup/phase2_redis_setup.sh rebuilds the topology first). Key names are compared line by line: a
+# key whose name holds a newline is not handled.
 # Part of the backup contract (docs/toolkit-conventions.md).
 #
 # Exit codes: 0 ok, 1 error, 2 usage, 5 Redis not healthy or a checksum wrong, 6 not confirmed.
@@ -108,6 +111,36 @@ import_master() {
   flush
 }
 
+# live_masters HOST: "ip port" of every master that serves keys now (Cluster: the masters owning
+# slots; Sentinel: HOST, the current master).
+live_masters() {
+  local host=$1
+  if [[ $REDIS_TYPE == cluster ]]; then
+    redis::nodes "$host" "$REDIS_PORT" | awk '$3 ~ /master/ && $3 !~ /fail/ && $6 > 0 { n = split($2, a, ":"); print a[1], a[n] }'
+  else
+    printf '%s %s\n' "$host" "$REDIS_PORT"
+  fi
+}
+
+# remove_newer HOST KEYS_FILE: delete from every live master the keys that are not in KEYS_FILE (the
+# sorted key names of the backup). Prints how many were deleted.
+remove_newer() {
+  local host=$1 keys=$2 ip port extra removed=0 n
+  extra="$(tmp::dir)/extra"
+  while read -r ip port; do
+    timeout 600 redis-cli --no-auth-warning -h "$ip" -p "$port" --scan 2>/dev/null < /dev/null | LC_ALL=C sort -u \
+      | LC_ALL=C comm -23 - "$keys" > "$extra"
+    n="$(wc -l < "$extra")"
+    (( n > 0 )) || continue
+    while IFS= read -r key; do printf 'DEL %s\n' "$(quote "$key")"; done < "$extra" \
+      | timeout 600 redis-cli --no-auth-warning -h "$ip" -p "$port" > /dev/null 2>&1 \
+      || die "deleting the keys written after the backup on $ip:$port failed"
+    log::info "$ip:$port: deleted $n key(s) written after the backup"
+    removed=$(( removed + n ))
+  done < <(live_masters "$host")
+  printf '%d\n' "$removed"
+}
+
 # quote TEXT: a double-quoted argument for redis-cli's line parser.
 quote() {
   local s=${1//\\/\\\\}
@@ -135,13 +168,18 @@ main() {
     for rdb in "$SRC"/*.rdb; do
       printf '[dryrun] would load %s into a temporary redis-server and copy its keys into %s:%s\n' "$rdb" "$host" "$REDIS_PORT"
     done
+    printf '[dryrun] would then delete from every master the keys that are not in the backup\n'
     return 0
   fi
-  ui::confirm "Restore the keys of $SRC into the running Redis (keys of the same name are replaced)?"
+  ui::confirm "Restore the keys of $SRC into the running Redis? Keys of the same name are replaced and keys that are not in the backup are deleted."
   trap on_exit EXIT
+  local snapkeys removed
+  snapkeys="$(tmp::dir)/keys"
+  : > "$snapkeys"
   for rdb in "$SRC"/*.rdb; do
     temp_start "$rdb"
     keys="$(temp_cli DBSIZE)"
+    temp_cli --scan >> "$snapkeys"
     if (( keys > 0 )); then
       if [[ $REDIS_TYPE == cluster ]]; then import_cluster "$host"; else import_master "$host"; fi
     fi
@@ -149,7 +187,9 @@ main() {
     total=$(( total + keys ))
     log::ok "restored $keys keys from $(basename "$rdb")"
   done
-  log::ok "Redis restore: $total keys put back into $host:$REDIS_PORT ($REDIS_TYPE)"
+  LC_ALL=C sort -u -o "$snapkeys" "$snapkeys"
+  removed="$(remove_newer "$host" "$snapkeys")"
+  log::ok "Redis restore: $total keys put back into $host:$REDIS_PORT ($REDIS_TYPE), $removed key(s) written after the backup deleted"
 }
 
 main "$@"
