@@ -379,9 +379,6 @@ report_with_toolkit() {
     assert_equal "$status" 2
     assert_output --partial "run node_remove.sh on a survivor"
   done
-  run "$TK/utils/node_add.sh" --service web 10.213.0.13
-  assert_equal "$status" 2
-  assert_output --partial "web has no phase script in this toolkit"
 }
 
 @test "start_multi_complete.sh --list-services prints the registry; --only takes old names" {

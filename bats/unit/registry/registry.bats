@@ -14,7 +14,7 @@ setup() {
 @test "SERVICES lists every service once, in dependency order" {
   in_lib 'registry::each | paste -sd" "'
   assert_success
-  assert_output "storage database redis slurm web vip"
+  assert_output "storage database redis slurm web vip monitoring"
 }
 
 @test "canonical: a name is itself, an old name gives its service" {
@@ -62,7 +62,7 @@ setup() {
   in_lib 'registry::each critical | cut -d" " -f1 | paste -sd" "'
   assert_output "storage database redis"
   in_lib 'registry::each phase | cut -d" " -f1 | paste -sd" "'
-  assert_output "storage database redis slurm vip"
+  assert_output "storage database redis slurm web vip monitoring"
 }
 
 @test "select: names and aliases, once each, in dependency order; unknown ones fail" {
