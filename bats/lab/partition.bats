@@ -26,7 +26,16 @@ ask() {  # ask WHERE HOST : what the echo service on HOST:7000 answers, seen fro
   if [[ $1 == client ]]; then lab_client "${cmd[@]}" </dev/null; else lab_exec "$1" "${cmd[@]}" </dev/null; fi
 }
 
-reaches() { [[ $(ask "$1" "$2" 2>/dev/null) == "$2" ]]; }
+# A port that just moved to another bridge can miss the first connect (the neighbour entry is
+# still being learned): three tries before "does not reach".
+reaches() {
+  local _
+  for _ in 1 2 3; do
+    [[ $(ask "$1" "$2" 2>/dev/null) == "$2" ]] && return 0
+    sleep 0.5
+  done
+  return 1
+}
 
 net_of() { lab status --json | jq -r --arg n "$1" 'if $n == "client" then .client.net else (.nodes[] | select(.name == $n) | .net) end'; }
 

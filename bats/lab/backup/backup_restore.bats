@@ -37,10 +37,12 @@ setup() {
   assert_success
   assert_output --partial "mariadb: ok"
   ka_before="$(bkp_keepalived_pid)"
+  # The secrets file stays: a restore authenticates the snapshot with its BACKUP_HMAC_KEY, so on a
+  # rebuilt server the secrets file is written first (DISASTER_RECOVERY.md).
   lab_exec n1 bash -c '
 mariadb -e "DELETE FROM auth_portal.users WHERE id > 100; DROP TABLE slurm_acct_db.jobs; CREATE DATABASE stray; DROP USER auth_user@\"10.213.0.%\""
 echo "bind-address = 0.0.0.0" >> /etc/mysql/mariadb.conf.d/99-lab.cnf
-rm /etc/hpc-cluster/secrets.env /mnt/gluster/home/alice/results.bin
+rm /mnt/gluster/home/alice/results.bin
 echo overwritten > /mnt/gluster/home/alice/notes.txt'
   [ "$(bkp_fingerprint)" != "$before" ]
   run lab_exec n1 "$TK/backup/restore.sh" --latest --force
