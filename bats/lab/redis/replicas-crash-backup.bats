@@ -30,6 +30,11 @@ replica_hosts_ok() {
     }'
 }
 
+# status_survives NODE: the phase's status on NODE says the topology survives the loss of any one node.
+status_survives() {
+  rds_phase "$1" --status 2>&1 | grep -q "survives the loss of any one node"
+}
+
 # failover_done: the cluster serves every slot again and node1's replica instance is a master.
 failover_done() {
   rds_cli n1 -h "$(lab_ip n1)" CLUSTER INFO | grep -q "cluster_state:ok" &&
@@ -123,6 +128,8 @@ failover_done() {
   run rds_cli n2 -h "$(lab_ip n2)" ROLE
   assert_line --index 0 master
   wait_until 90 replica_hosts_ok
+  # n3 sees the new replica a gossip round after n1 does: wait for its own view.
+  wait_until 30 status_survives n3
   run rds_phase n3 --status
   assert_output --partial "3 master(s) serving 16384/16384 slots"
   assert_output --partial "survives the loss of any one node"
