@@ -40,8 +40,6 @@ set -Eeuo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 # shellcheck source=lib/orchestrate.sh
 source "$HPC_LIB_DIR/orchestrate.sh"
-# shellcheck source=lib/galera.sh
-source "$HPC_LIB_DIR/galera.sh"
 # shellcheck source=lib/preflight_hostname.sh
 source "$HPC_LIB_DIR/preflight_hostname.sh"
 

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # lib/galera.sh - MariaDB Galera on this node: config, start (bootstrap or join), state, recovery.
-# Sourced by setup/phase1_database_setup.sh, utils/galera_auto_recover.sh and the orchestrator.
+# Sourced by lib/orchestrate.sh (so by setup/phase1_database_setup.sh, utils/galera_auto_recover.sh and
+# every script of the orchestrator).
 # Every SQL call uses the local unix socket as root (Debian's root@localhost is unix_socket-authenticated),
 # so no password is ever needed for administration, and none ever reaches a command line.
 

@@ -6,6 +6,7 @@
 #   PHASE_LOCK=redis                                  # the lock its changing modes take
 #   PHASE_MODES=(bootstrap join standalone status add-node remove-node leave witness)
 #   mode::bootstrap() { ... }  mode::add_node() { ... }   # one per mode, dashes as underscores
+#                                                     # (no mode::standalone: --standalone is --bootstrap)
 #   phase::init() { node::require_self; }            # optional: after parsing, before the mode
 #   main() { phase::main "$@"; }                      # the one entry call at the bottom
 #   main "$@"
@@ -117,6 +118,8 @@ phase::main() {
   phase::parse_args "$@"
   if declare -F phase::init >/dev/null; then phase::init; fi
   local fn="mode::${MODE//-/_}" rc=0
+  # A one-node deployment is a bootstrap with no one to join, unless the script says otherwise.
+  if [[ $MODE == standalone ]] && ! declare -F "$fn" >/dev/null; then fn=mode::bootstrap; fi
   if phase::_has "$MODE" "${PHASE_READONLY_MODES[@]}"; then
     "$fn" || rc=$?
     exit "$rc"

@@ -36,8 +36,6 @@
 # Exit codes: 0 ok, 1 error, 2 usage, 4 another run holds the lock, 5 preflight failed, 6 refused for safety.
 # shellcheck source=lib/orchestrate.sh
 source "$HPC_LIB_DIR/orchestrate.sh"
-# shellcheck source=lib/galera.sh
-source "$HPC_LIB_DIR/galera.sh"
 # shellcheck source=lib/preflight_hostname.sh
 source "$HPC_LIB_DIR/preflight_hostname.sh"
 

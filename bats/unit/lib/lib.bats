@@ -385,3 +385,36 @@ SCRIPT
   assert_output ""
   rm -f "$p"
 }
+
+@test "cli::report_args takes --json and --timeout, hands other flags to cli::own_arg and refuses the rest" {
+  in_lib 'JSON=0 TIMEOUT=3 FROM=""
+cli::own_arg() { [[ $1 == --from ]] || return 1; FROM=$2; CLI_SHIFT=2; }
+cli::report_args --timeout 7 --from r.json --json
+echo "$JSON $TIMEOUT $FROM"'
+  assert_success
+  assert_output "1 7 r.json"
+  in_lib 'JSON=0 TIMEOUT=3; cli::report_args --timeout soon'
+  assert_failure 2
+  assert_output --partial "--timeout needs a whole number of seconds"
+  in_lib 'JSON=0 TIMEOUT=3; cli::report_args --from r.json'
+  assert_failure 2
+  assert_output --partial "unknown argument: --from"
+}
+
+@test "cli::only gives the snapshot items of one --only-* part and refuses a second one" {
+  in_lib 'cli::only --only-databases; echo "${CLI_ONLY[*]}"'
+  assert_success
+  assert_output "databases redis_rdb"
+  in_lib 'cli::only --only-state; cli::only --only-configs'
+  assert_failure 2
+  assert_output --partial "choose one of --only-configs, --only-databases, --only-state"
+}
+
+@test "a phase script with no mode::standalone bootstraps for --standalone" {
+  in_lib 'source "$HPC_LIB_DIR/phase.sh"
+PHASE_LOCK=unit PHASE_MODES=(bootstrap standalone status)
+mode::bootstrap() { echo "bootstrap ran as $MODE"; }
+phase::main --standalone'
+  assert_success
+  assert_output --partial "bootstrap ran as standalone"
+}

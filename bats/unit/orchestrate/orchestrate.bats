@@ -17,7 +17,7 @@ setup() {
 
 # lib_run BASH...: run BASH with the toolkit libraries loaded, as node2.
 lib_run() {
-  run bash -c 'set -Eeuo pipefail; source "$1/lib/common.sh"; source "$1/lib/orchestrate.sh"; source "$1/lib/galera.sh"
+  run bash -c 'set -Eeuo pipefail; source "$1/lib/common.sh"; source "$1/lib/orchestrate.sh"
     node::require_self; '"$1" _ "$TK"
 }
 

@@ -29,20 +29,10 @@ JSON=0
 SELF_ONLY=0
 TIMEOUT="$DISCOVERY_PROBE_TIMEOUT"
 
-parse_args() {
-  while (( $# )); do
-    case "$1" in
-      --json) JSON=1 ;;
-      --self-json) SELF_ONLY=1 ;;
-      --timeout)
-        [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || lib::usage_error "--timeout needs a whole number of seconds"
-        TIMEOUT=$2
-        shift
-        ;;
-      *) lib::usage_error "unknown argument: $1" ;;
-    esac
-    shift
-  done
+# cli::own_arg ARGS...: this script's flag beside --json and --timeout (lib/cli.sh).
+cli::own_arg() {
+  [[ $1 == --self-json ]] || return 1
+  SELF_ONLY=1
 }
 
 # print_table REPORT_JSON: the human view of the report.
@@ -63,8 +53,7 @@ print_table() {
 }
 
 main() {
-  if lib::wants_help "$@"; then lib::help; exit 0; fi
-  parse_args "$@"
+  cli::report_args "$@"
   if (( SELF_ONLY )); then
     discovery::self_json "$TIMEOUT"
     exit 0

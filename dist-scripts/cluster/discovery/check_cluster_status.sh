@@ -24,21 +24,6 @@ source "$HPC_LIB_DIR/discovery.sh"
 JSON=0
 TIMEOUT="$DISCOVERY_PROBE_TIMEOUT"
 
-parse_args() {
-  while (( $# )); do
-    case "$1" in
-      --json) JSON=1 ;;
-      --timeout)
-        [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || lib::usage_error "--timeout needs a whole number of seconds"
-        TIMEOUT=$2
-        shift
-        ;;
-      *) lib::usage_error "unknown argument: $1" ;;
-    esac
-    shift
-  done
-}
-
 # galera_size: wsrep_cluster_size when this node is in a Primary component, else nothing.
 galera_size() {
   local dir
@@ -70,8 +55,7 @@ emit() {
 }
 
 main() {
-  if lib::wants_help "$@"; then lib::help; exit 0; fi
-  parse_args "$@"
+  cli::report_args "$@"
   log::phase status
   if (( NODE_COUNT == 1 )); then
     emit 1 config

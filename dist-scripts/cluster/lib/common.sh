@@ -50,6 +50,8 @@ source "$HPC_LIB_DIR/ui.sh"
 source "$HPC_LIB_DIR/json.sh"
 # shellcheck source=remote.sh
 source "$HPC_LIB_DIR/remote.sh"
+# shellcheck source=cli.sh
+source "$HPC_LIB_DIR/cli.sh"
 
 # lib::help prints the script's header comment (from "# Usage:" to the first non-comment line).
 lib::help() {

@@ -6,9 +6,13 @@
 # said so, or its host refused the connection); a timeout or "no route" is unknown, because that is
 # exactly what a partitioned node sees. When unsure we refuse (exit 6) and print the override.
 # Which services exist, their phase scripts, ports and packages: the registry (lib/registry.sh).
+# It sources what it needs: evidence.sh, and galera.sh (a database member's state decides a mode, and
+# where a membership change runs), so its scripts source this file alone.
 
 # shellcheck source=evidence.sh
 source "$HPC_LIB_DIR/evidence.sh"
+# shellcheck source=galera.sh
+source "$HPC_LIB_DIR/galera.sh"
 
 # ---- cluster identity -------------------------------------------------------------------------------
 
@@ -215,10 +219,12 @@ orch::parse_member_args() {
 }
 
 # orch::member_change add|remove ARGS...: node_add.sh / node_remove.sh - the service's phase script with
-# --add-node / --remove-node TARGET, run on a live member (add) or a survivor (remove).
+# --add-node / --remove-node TARGET, run on a live member (add) or a survivor (remove). -h/--help
+# prints the script's help.
 orch::member_change() {
   local verb=$1 script member who
   shift
+  if lib::wants_help "$@"; then lib::help; exit 0; fi
   SERVICE="" TARGET="" PASS=()
   orch::parse_member_args "$@"
   if ! node::index_of "$TARGET" >/dev/null; then

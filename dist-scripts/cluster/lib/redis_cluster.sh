@@ -1,7 +1,13 @@
 # shellcheck shell=bash
 # lib/redis_cluster.sh - Redis Cluster membership (setup/phase2_redis_setup.sh): create a one-node
-# cluster, add this node to a running one, remove a node (drain, forget). Needs lib/redis.sh,
-# lib/redis_slots.sh and lib/redis_replicas.sh.
+# cluster, add this node to a running one, remove a node (drain, forget). Needs lib/redis.sh; sources
+# the two files it is built on, lib/redis_slots.sh (moving slots) and lib/redis_replicas.sh (where the
+# replicas go), so the phase script sources this file alone for Redis Cluster.
+
+# shellcheck source=redis_slots.sh
+source "$HPC_LIB_DIR/redis_slots.sh"
+# shellcheck source=redis_replicas.sh
+source "$HPC_LIB_DIR/redis_replicas.sh"
 
 # cluster::live_peer [PREFERRED]: the first configured peer whose master instance answers and has
 # slots assigned (a serving Redis cluster), PREFERRED first.

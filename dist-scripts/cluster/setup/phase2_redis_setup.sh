@@ -30,12 +30,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 source "$HPC_LIB_DIR/phase.sh"
 # shellcheck source=../lib/redis.sh
 source "$HPC_LIB_DIR/redis.sh"
-# shellcheck source=../lib/redis_slots.sh
-source "$HPC_LIB_DIR/redis_slots.sh"
-# shellcheck source=../lib/redis_replicas.sh
-source "$HPC_LIB_DIR/redis_replicas.sh"
 # shellcheck source=../lib/redis_cluster.sh
-source "$HPC_LIB_DIR/redis_cluster.sh"
+source "$HPC_LIB_DIR/redis_cluster.sh"   # and lib/redis_slots.sh, lib/redis_replicas.sh
 # shellcheck source=../lib/redis_sentinel.sh
 source "$HPC_LIB_DIR/redis_sentinel.sh"
 
@@ -151,8 +147,6 @@ mode::bootstrap() {
   phase::finish
 }
 
-mode::standalone() { mode::bootstrap; }
-
 mode::join() {
   phase::configure
   phase::start
@@ -196,8 +190,6 @@ mode::remove_node() {
   if [[ $REDIS_TYPE == cluster ]]; then cluster::remove "$TARGET"; else sentinel::remove "$TARGET"; fi
 }
 
-main() {
-  phase::main "$@"
-}
+main() { phase::main "$@"; }
 
 main "$@"

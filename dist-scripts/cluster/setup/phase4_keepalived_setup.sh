@@ -295,8 +295,6 @@ mode::status() {
   if (( CLUSTER_STATUS )); then status_cluster; else status_local; fi
 }
 
-main() {
-  phase::main "$@"
-}
+main() { phase::main "$@"; }
 
 main "$@"

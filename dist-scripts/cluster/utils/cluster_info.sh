@@ -23,24 +23,13 @@ JSON=0
 TIMEOUT="$DISCOVERY_PROBE_TIMEOUT"
 FROM=""
 
-parse_args() {
-  while (( $# )); do
-    case "$1" in
-      --json) JSON=1 ;;
-      --timeout)
-        [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || lib::usage_error "--timeout needs a whole number of seconds"
-        TIMEOUT=$2
-        shift
-        ;;
-      --from)
-        [[ -r ${2:-} ]] || lib::usage_error "--from needs a readable discovery report"
-        FROM=$2
-        shift
-        ;;
-      *) lib::usage_error "unknown argument: $1" ;;
-    esac
-    shift
-  done
+# cli::own_arg ARGS...: this script's flag beside --json and --timeout (lib/cli.sh).
+# shellcheck disable=SC2034 # CLI_SHIFT is read by cli::report_args
+cli::own_arg() {
+  [[ $1 == --from ]] || return 1
+  [[ -r ${2:-} ]] || lib::usage_error "--from needs a readable discovery report"
+  FROM=$2
+  CLI_SHIFT=2
 }
 
 # size_words N: "4-node (Quad Redundancy)" (the generator's sizeInWords, for the live count).
@@ -195,8 +184,7 @@ print_summary() {
 }
 
 main() {
-  if lib::wants_help "$@"; then lib::help; exit 0; fi
-  parse_args "$@"
+  cli::report_args "$@"
   log::phase info
   local report s
   if [[ -n $FROM ]]; then

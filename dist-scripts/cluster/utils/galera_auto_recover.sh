@@ -19,8 +19,6 @@ set -Eeuo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 # shellcheck source=../lib/orchestrate.sh
 source "$HPC_LIB_DIR/orchestrate.sh"
-# shellcheck source=../lib/galera.sh
-source "$HPC_LIB_DIR/galera.sh"
 
 MISSING_OK="" PASS=()
 declare -A POS_UUID=() POS_SEQNO=() POS_STATE=()

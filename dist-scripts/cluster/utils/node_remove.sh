@@ -16,12 +16,7 @@ set -Eeuo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 # shellcheck source=../lib/orchestrate.sh
 source "$HPC_LIB_DIR/orchestrate.sh"
-# shellcheck source=../lib/galera.sh
-source "$HPC_LIB_DIR/galera.sh"
 
-main() {
-  if lib::wants_help "$@"; then lib::help; exit 0; fi
-  orch::member_change remove "$@"
-}
+main() { orch::member_change remove "$@"; }
 
 main "$@"

@@ -30,15 +30,11 @@ BACKUP_SELECTED=(configs databases redis_rdb slurm_state shared_storage state)
 
 # shellcheck disable=SC2034 # DRY_RUN and ASSUME_YES are read by lib/run.sh and lib/ui.sh
 parse_args() {
-  local only=""
   while (( $# )); do
     case "$1" in
       --full) TYPE=full ;;
       --incremental) TYPE=incremental ;;
-      --only-configs|--only-databases|--only-state)
-        [[ -z $only ]] || lib::usage_error "choose one of --only-configs, --only-databases, --only-state"
-        only=${1#--only-}
-        ;;
+      --only-configs|--only-databases|--only-state) cli::only "$1" ;;
       --dry-run) DRY_RUN=1 ;;
       --json) JSON=1 ;;
       -h|--help) lib::help; exit 0 ;;
@@ -46,11 +42,7 @@ parse_args() {
     esac
     shift
   done
-  case "$only" in
-    configs) BACKUP_SELECTED=(configs) ;;
-    databases) BACKUP_SELECTED=(databases redis_rdb) ;;
-    state) BACKUP_SELECTED=(slurm_state shared_storage state) ;;
-  esac
+  if (( ${#CLI_ONLY[@]} )); then BACKUP_SELECTED=("${CLI_ONLY[@]}"); fi
   return 0
 }
 

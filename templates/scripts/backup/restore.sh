@@ -59,17 +59,13 @@ SKIP=()
 
 # shellcheck disable=SC2034 # DRY_RUN and ASSUME_YES are read by lib/run.sh and lib/ui.sh
 parse_args() {
-  local only=""
   while (( $# )); do
     case "$1" in
       --list) ACTION=list ;;
       --test) ACTION="test" ;;
       --latest) LATEST=1 ;;
       --id) [[ $# -ge 2 ]] || lib::usage_error "--id needs a snapshot id"; SNAP_ID=$2; shift ;;
-      --only-configs|--only-databases|--only-state)
-        [[ -z $only ]] || lib::usage_error "choose one of --only-configs, --only-databases, --only-state"
-        only=${1#--only-}
-        ;;
+      --only-configs|--only-databases|--only-state) cli::only "$1" ;;
       --dry-run) DRY_RUN=1 ;;
       --force|--yes) ASSUME_YES=1 ;;
       --json) JSON=1 ;;
@@ -87,11 +83,7 @@ parse_args() {
     esac
     shift
   done
-  case "$only" in
-    configs) ITEMS=(configs) ;;
-    databases) ITEMS=(databases redis_rdb) ;;
-    state) ITEMS=(slurm_state shared_storage state) ;;
-  esac
+  if (( ${#CLI_ONLY[@]} )); then ITEMS=("${CLI_ONLY[@]}"); fi
   if [[ -n $SNAP_ID ]] && (( LATEST )); then lib::usage_error "choose --latest or --id, not both"; fi
   if [[ -n $SNAP_ID ]] && ! backup::is_id "$SNAP_ID"; then lib::usage_error "not a snapshot id: $SNAP_ID (expected YYYYMMDD_HHMMSS)"; fi
   return 0

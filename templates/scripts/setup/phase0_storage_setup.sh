@@ -229,12 +229,8 @@ mode::status() {
   (( healthy ))
 }
 
-mode::standalone() { mode::bootstrap; }
-
 phase::init() { node::require_self; }
 
-main() {
-  phase::main "$@"
-}
+main() { phase::main "$@"; }
 
 main "$@"

@@ -20,9 +20,7 @@
 # shellcheck source=../lib/phase.sh
 source "$HPC_LIB_DIR/phase.sh"
 # shellcheck source=../lib/orchestrate.sh
-source "$HPC_LIB_DIR/orchestrate.sh"
-# shellcheck source=../lib/galera.sh
-source "$HPC_LIB_DIR/galera.sh"
+source "$HPC_LIB_DIR/orchestrate.sh"   # and lib/galera.sh
 
 PHASE_LOCK=database
 PHASE_MODES=(bootstrap join standalone status add-node remove-node leave refresh position recover-bootstrap)
@@ -256,7 +254,6 @@ mode::leave() {
   log::ok "left the database cluster: MariaDB stopped, galera config kept as *.removed-$stamp"
 }
 
-mode::standalone() { mode::bootstrap; }
 mode::recover_bootstrap() { mode::bootstrap; }
 
 phase::init() {
@@ -266,8 +263,6 @@ phase::init() {
   fi
 }
 
-main() {
-  phase::main "$@"
-}
+main() { phase::main "$@"; }
 
 main "$@"

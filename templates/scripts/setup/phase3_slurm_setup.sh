@@ -227,12 +227,8 @@ mode::status() {
   (( healthy ))
 }
 
-mode::standalone() { mode::bootstrap; }
-
 phase::init() { node::require_self; }
 
-main() {
-  phase::main "$@"
-}
+main() { phase::main "$@"; }
 
 main "$@"

@@ -15,8 +15,6 @@
 # Exit codes: 0 ok, 1 error, 2 usage, 4 another run holds the lock, 6 refused for safety.
 # shellcheck source=../lib/orchestrate.sh
 source "$HPC_LIB_DIR/orchestrate.sh"
-# shellcheck source=../lib/galera.sh
-source "$HPC_LIB_DIR/galera.sh"
 
 MISSING_OK="" PASS=()
 declare -A POS_UUID=() POS_SEQNO=() POS_STATE=()

@@ -12,12 +12,7 @@
 # Exit codes: 0 ok, 1 error, 2 usage, 3 not implemented for that service yet, 6 refused for safety.
 # shellcheck source=../lib/orchestrate.sh
 source "$HPC_LIB_DIR/orchestrate.sh"
-# shellcheck source=../lib/galera.sh
-source "$HPC_LIB_DIR/galera.sh"
 
-main() {
-  if lib::wants_help "$@"; then lib::help; exit 0; fi
-  orch::member_change remove "$@"
-}
+main() { orch::member_change remove "$@"; }
 
 main "$@"
