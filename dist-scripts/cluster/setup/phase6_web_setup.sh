@@ -78,6 +78,8 @@ phase::env() {
   run::mkdir "$(dirname "$dst")" 0700
   run::write_file "$dst" 0644 < "$src"
   if (( RUN_CHANGED )); then log::ok "wrote the shared $WEB_ENV_FILE"; else log::ok "$WEB_ENV_FILE is up to date"; fi
+  # UPLOAD_DIR in that file: on the shared volume, so an upload taken by one node is seen by all.
+  run::mkdir "$(path::of "$STORAGE_MOUNT_POINT/uploads")" 0755
 
   # A secret that cannot be written unambiguously stops the run with web::secret_line's exit code
   # (and the EXIT trap puts back what this run wrote).
