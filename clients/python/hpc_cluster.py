@@ -187,13 +187,14 @@ def db_connect(name=None, env_file=None, attempts=20, delay=0.5, **kwargs):
 _DB_LOCAL = threading.local()
 
 
-def db_run(work, name=None, env_file=None, attempts=20, delay=0.5, **kwargs):
+def db_run(work, name=None, env_file=None, attempts=20, delay=0.5, on_retry=None, **kwargs):
     """Run work(cursor) as one transaction on this node's Galera member, commit it, return its result.
 
     On an error a failover produces (RETRYABLE_DB_ERRORS) the transaction is rolled back and run again,
     up to attempts times: a certification conflict (1213) at once, a node outside the Primary
     component (1047) after delay, a lost connection (2006/2013...) on a new one from db_connect (which
     waits until the node is ready). One connection per thread and database is kept between calls.
+    on_retry(error, attempt), when given, is called before each new attempt (to log it).
     work must be safe to run again: when the connection is lost during COMMIT, the first run may have
     been committed.
     """
@@ -231,5 +232,7 @@ def db_run(work, name=None, env_file=None, attempts=20, delay=0.5, **kwargs):
                 except Exception:
                     conns.pop(key, None)
         if attempt + 1 < attempts:
+            if on_retry is not None:
+                on_retry(last, attempt + 1)
             time.sleep(0.01 * (attempt + 1) if last.args and last.args[0] == 1213 else delay)
     raise last

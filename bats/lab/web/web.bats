@@ -49,6 +49,10 @@ setup() {
   done
   run web_tk n2 setup/phase6_web_setup.sh --status
   assert_output "web: nginx running, answers; .env links 2/2; start script absent"
+  # Debian's 768 connections would refuse clients under load (bench/web: 1000 concurrent).
+  run lab_exec n3 sh -c 'nginx -T 2>/dev/null | grep -E "^\s*(worker_connections|worker_rlimit_nofile) "'
+  assert_line --regexp '^\s*worker_connections 4096;'
+  assert_line --regexp '^worker_rlimit_nofile 8192;'
 }
 
 @test "a rerun changes nothing and reloads nothing (same nginx master)" {
