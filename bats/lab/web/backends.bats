@@ -12,14 +12,6 @@ load "../galera/galera_helpers.bash"
 DIR=/opt/hpc-dashboard/dashboard/auth_portal_4430
 MASTER=lab-webb-redis
 
-# step nK SCRIPT ARGS...: a toolkit script during setup; its output goes to a log that is printed when
-# it fails.
-step() {
-  local log="$BATS_FILE_TMPDIR/setup.log"
-  printf '### %s\n' "$*" >> "$log"
-  web_tk "$@" >> "$log" 2>&1 || { cat "$log" >&2; return 1; }
-}
-
 setup_file() {
   local n
   lab_setup 3 >/dev/null

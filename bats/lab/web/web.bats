@@ -7,14 +7,6 @@ load "${HPC_REPO_ROOT:-$BATS_TEST_DIRNAME/../../..}/bats/lab/helpers.bash"
 load "${HPC_REPO_ROOT:-$BATS_TEST_DIRNAME/../../..}/bats/helpers/toolkit.bash"
 load "web_helpers.bash"
 
-# step nK SCRIPT ARGS...: a toolkit script during setup; its output goes to a log (a daemon it starts
-# must not hold bats' pipes) that is printed when it fails.
-step() {
-  local log="$BATS_FILE_TMPDIR/setup.log"
-  printf '### %s\n' "$*" >> "$log"
-  web_tk "$@" >> "$log" 2>&1 || { cat "$log" >&2; return 1; }
-}
-
 setup_file() {
   local n
   lab_setup 3 >/dev/null

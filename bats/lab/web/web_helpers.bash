@@ -16,6 +16,14 @@ web_tk() {
   lab_exec "$n" "$WEB_TK/$script" "$@"
 }
 
+# step nK SCRIPT ARGS...: a toolkit script during setup; its output goes to a log (a daemon it starts
+# must not hold bats' pipes) that is printed when it fails.
+step() {
+  local log="$BATS_FILE_TMPDIR/setup.log"
+  printf '### %s\n' "$*" >> "$log"
+  web_tk "$@" >> "$log" 2>&1 || { cat "$log" >&2; return 1; }
+}
+
 # web_standin_install nK: the stand-in backend program and the service folders on nK.
 web_standin_install() {
   lab_exec "$1" sh -c 'mkdir -p "$@" && cat > /usr/local/bin/hpc-standin.py && chmod 0755 /usr/local/bin/hpc-standin.py' sh "${WEB_DIRS[@]}" <<'PY'
