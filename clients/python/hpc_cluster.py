@@ -25,9 +25,10 @@ TOOLKIT_DIR = os.environ.get("HPC_TOOLKIT_DIR", "/opt/hpc-dashboard/cluster")
 DEFAULT_ENV_FILE = os.environ.get("HPC_ENV_FILE", "/mnt/gluster/config/global.env")
 
 # MySQL/MariaDB errors a Galera failover produces: the server is gone or restarting (2002, 2003,
-# 2006, 2013, 1053), the node left the Primary component and refuses work (1047 WSREP not ready), or
-# a transaction lost a certification conflict with another node's (1213, reported as a deadlock).
-RETRYABLE_DB_ERRORS = {1047, 1053, 1213, 2002, 2003, 2006, 2013}
+# 2006, 2013, 1053), the node left the Primary component and refuses work (1047 WSREP not ready) or
+# could not replicate a commit when it left it (1180 "Got error 6 during COMMIT": rolled back), or a
+# transaction lost a certification conflict with another node's (1213, reported as a deadlock).
+RETRYABLE_DB_ERRORS = {1047, 1053, 1180, 1213, 2002, 2003, 2006, 2013}
 # Of those, the ones after which the connection is gone (reconnect before the next attempt).
 CONNECTION_LOST_DB_ERRORS = {1053, 2002, 2003, 2006, 2013}
 
