@@ -78,10 +78,13 @@ describe("global.env (the shared environment file)", () => {
 describe("nginx configuration", () => {
   const conf = file(renderText(WEB), "cluster/configs/nginx/hpc-cluster.conf");
 
-  it("proxies each service to every node with passive health checks", () => {
+  it("proxies each service to every node with passive health checks, over kept-alive HTTP/1.1 connections", () => {
     expect(conf).toContain(
-      ["upstream hpc_auth_portal {", ...["10.0.0.11", "10.0.0.12", "10.0.0.13"].map((ip) => `    server ${ip}:4430 max_fails=1 fail_timeout=5s;`), "}"].join("\n"),
+      ["upstream hpc_auth_portal {", ...["10.0.0.11", "10.0.0.12", "10.0.0.13"].map((ip) => `    server ${ip}:4430 max_fails=1 fail_timeout=5s;`)].join("\n"),
     );
+    const api = conf.slice(conf.indexOf("upstream hpc_auth_portal"));
+    expect(api.slice(0, api.indexOf("}"))).toMatch(/^    keepalive 32;$/m);
+    expect(conf).toMatch(/^    proxy_http_version 1\.1;\n    proxy_set_header Connection "";$/m);
     expect(conf).toContain("proxy_next_upstream error timeout http_502 http_503 http_504;");
     expect(conf).toContain("proxy_connect_timeout 1000ms;");
   });
@@ -92,6 +95,9 @@ describe("nginx configuration", () => {
     expect(conf).not.toMatch(/^\s*ip_hash;/m);
     const loc = conf.slice(conf.indexOf("location /ws/ {"));
     expect(loc.slice(0, loc.indexOf("}"))).toMatch(/proxy_set_header Upgrade \$http_upgrade;\n\s+proxy_set_header Connection \$hpc_connection_upgrade;/);
+    // Its own proxy_set_header lines replace the server's: Host and the forwarding headers are repeated.
+    expect(loc.slice(0, loc.indexOf("}"))).toContain("proxy_set_header Host $host;");
+    expect(loc.slice(0, loc.indexOf("}"))).toContain("proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;");
     const api = conf.slice(conf.indexOf("upstream hpc_auth_portal"));
     expect(api.slice(0, api.indexOf("}"))).not.toContain("hash");
   });

@@ -8,6 +8,7 @@ and python3-pymysql:
     r = redis_client()              # RedisCluster, or a Sentinel-backed master client (type: sentinel)
     r.set("session:42", "...", ex=3600)
     db = db_connect("auth_portal")  # PyMySQL connection to this node's Galera member, retried on failover
+    n = db_run(lambda cur: cur.execute("UPDATE t SET v = v + 1"), "auth_portal")  # one transaction, retried
 
 Settings come from the shared environment file (.env in the service folder -> web.env_file, no secrets)
 and the per-node root-only secrets file it names (HPC_SECRETS_ENV); variables already in the process
@@ -17,14 +18,19 @@ connection file (configs/redis_connection.json).
 
 import json
 import os
+import threading
 import time
 
 TOOLKIT_DIR = os.environ.get("HPC_TOOLKIT_DIR", "/opt/hpc-dashboard/cluster")
 DEFAULT_ENV_FILE = os.environ.get("HPC_ENV_FILE", "/mnt/gluster/config/global.env")
 
 # MySQL/MariaDB errors a Galera failover produces: the server is gone or restarting (2002, 2003,
-# 2006, 2013, 1053), or the node left the Primary component and refuses work (1047 WSREP not ready).
-RETRYABLE_DB_ERRORS = {1047, 1053, 2002, 2003, 2006, 2013}
+# 2006, 2013, 1053), the node left the Primary component and refuses work (1047 WSREP not ready) or
+# could not replicate a commit when it left it (1180 "Got error 6 during COMMIT": rolled back), or a
+# transaction lost a certification conflict with another node's (1213, reported as a deadlock).
+RETRYABLE_DB_ERRORS = {1047, 1053, 1180, 1213, 2002, 2003, 2006, 2013}
+# Of those, the ones after which the connection is gone (reconnect before the next attempt).
+CONNECTION_LOST_DB_ERRORS = {1053, 2002, 2003, 2006, 2013}
 
 
 def read_env_file(path):
@@ -77,7 +83,13 @@ def redis_client(env_file=None, decode_responses=True, **kwargs):
         from redis.sentinel import Sentinel
 
         s = topo["sentinel"]
-        sentinel = Sentinel([(h, s["port"]) for h in s["hosts"]], socket_timeout=kwargs["socket_timeout"])
+        # The sentinels require the same password as Redis (sentinel.conf: requirepass).
+        sentinel = Sentinel(
+            [(h, s["port"]) for h in s["hosts"]],
+            sentinel_kwargs={"password": password, "socket_timeout": kwargs["socket_timeout"], "socket_connect_timeout": kwargs["socket_connect_timeout"]},
+        )
+        # master_for asks the sentinels for the master on every new connection, so after a failover
+        # the next command (once the old connection fails) reaches the promoted replica.
         return sentinel.master_for(s["master_name"], password=password, decode_responses=decode_responses, **kwargs)
     import redis.cluster as rc
 
@@ -170,4 +182,58 @@ def db_connect(name=None, env_file=None, attempts=20, delay=0.5, **kwargs):
             last = e
         if attempt + 1 < attempts:
             time.sleep(delay)
+    raise last
+
+
+_DB_LOCAL = threading.local()
+
+
+def db_run(work, name=None, env_file=None, attempts=20, delay=0.5, on_retry=None, **kwargs):
+    """Run work(cursor) as one transaction on this node's Galera member, commit it, return its result.
+
+    On an error a failover produces (RETRYABLE_DB_ERRORS) the transaction is rolled back and run again,
+    up to attempts times: a certification conflict (1213) at once, a node outside the Primary
+    component (1047) after delay, a lost connection (2006/2013...) on a new one from db_connect (which
+    waits until the node is ready). One connection per thread and database is kept between calls.
+    on_retry(error, attempt), when given, is called before each new attempt (to log it).
+    work must be safe to run again: when the connection is lost during COMMIT, the first run may have
+    been committed.
+    """
+    import pymysql
+
+    key = (name, env_file, tuple(sorted(kwargs.items())))
+    conns = getattr(_DB_LOCAL, "conns", None)
+    if conns is None:
+        conns = _DB_LOCAL.conns = {}
+    last = None
+    for attempt in range(max(1, attempts)):
+        conn = conns.get(key)
+        try:
+            if conn is None:
+                conn = conns[key] = db_connect(name, env_file=env_file, attempts=1, **kwargs)
+            conn.begin()
+            with conn.cursor() as cur:
+                result = work(cur)
+            conn.commit()
+            return result
+        except (pymysql.err.OperationalError, pymysql.err.InterfaceError) as e:
+            code = e.args[0] if e.args else 0
+            if isinstance(e, pymysql.err.OperationalError) and code not in RETRYABLE_DB_ERRORS:
+                raise
+            last = e
+            if isinstance(e, pymysql.err.InterfaceError) or code in CONNECTION_LOST_DB_ERRORS:
+                conns.pop(key, None)
+                try:
+                    conn.close()
+                except Exception:
+                    pass
+            else:
+                try:
+                    conn.rollback()
+                except Exception:
+                    conns.pop(key, None)
+        if attempt + 1 < attempts:
+            if on_retry is not None:
+                on_retry(last, attempt + 1)
+            time.sleep(0.01 * (attempt + 1) if last.args and last.args[0] == 1213 else delay)
     raise last

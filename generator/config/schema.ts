@@ -350,6 +350,8 @@ const web = z
       .describe("Seconds a backend that reached max_fails is left out (and the window in which failures count)."),
     connect_timeout: z.number().min(0.1, { message: "must be 0.1-60 seconds" }).max(60, { message: "must be 0.1-60 seconds" }).default(1)
       .describe("Seconds nginx waits to connect to a backend before trying the next node (a powered-off node never answers)."),
+    worker_connections: z.number().int().min(512, { message: "must be 512-65536" }).max(65536, { message: "must be 512-65536" }).default(4096)
+      .describe("nginx worker_connections (set in /etc/nginx/nginx.conf; worker_rlimit_nofile twice that): a proxied request holds two, so at least twice the concurrent clients per worker."),
     websocket_timeout: z.number().int().min(10, { message: "must be 10-86400 seconds" }).max(86400, { message: "must be 10-86400 seconds" }).default(3600)
       .describe("Seconds an idle WebSocket connection stays open."),
     start_script: absPath.default(`${PORTAL_ROOT}/dashboard/start_complete.sh`)

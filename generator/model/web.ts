@@ -30,6 +30,8 @@ export interface WebModel {
   failTimeout: number;
   connectTimeout: string; // nginx time, e.g. 1000ms
   websocketTimeout: number;
+  workerConnections: number;
+  upstreamKeepalive: number; // idle connections each worker keeps to an upstream's backends
   upstreams: WebUpstream[];
   locations: WebLocation[];
   /** The shared environment file (no secrets): KEY=value lines in the strict format below. */
@@ -117,6 +119,8 @@ export function webModel(c: Cluster, nodesByPriority: Cluster["nodes"]): WebMode
     failTimeout: w?.fail_timeout ?? 5,
     connectTimeout: `${ms}ms`,
     websocketTimeout: w?.websocket_timeout ?? 3600,
+    workerConnections: w?.worker_connections ?? 4096,
+    upstreamKeepalive: 32,
     upstreams,
     locations,
     globalEnv: lines.join("\n"),
@@ -130,6 +134,7 @@ export function webShellVars(c: Cluster, web: WebModel): ShellVar[] {
   return [
     v("WEB_ENABLED", web.enabled, "cluster.web is configured: nginx on every node"),
     v("WEB_LISTEN_PORT", web.listenPort),
+    v("WEB_WORKER_CONNECTIONS", web.workerConnections, "nginx worker_connections (nginx.conf)"),
     v("WEB_TLS_PORT", web.tls?.port ?? ""),
     v("WEB_TLS_CERT", web.tls?.cert ?? ""),
     v("WEB_TLS_KEY", web.tls?.key ?? ""),

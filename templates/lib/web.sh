@@ -26,6 +26,28 @@ web::render_site() {
   tpl::render "$(tpl::path "nginx/$WEB_SITE_NAME")" NODE_IP
 }
 
+# web::tune_main_conf FILE CONNECTIONS: FILE (Debian's /etc/nginx/nginx.conf) with worker_connections
+# in its events block set to CONNECTIONS and worker_rlimit_nofile (main context) to twice that: a proxied
+# request holds two connections of a worker (client and backend), and Debian's 768 refuses clients
+# long before the machine would. Only these two lines change; everything else is Debian's file as it is.
+web::tune_main_conf() {
+  local file=$1 wc=$2 mark="# hpc-cluster-kit: web.worker_connections"
+  awk -v wc="$wc" -v nofile="$(( wc * 2 ))" -v mark="$mark" '
+    NR == FNR { if ($0 ~ /^[ \t]*worker_rlimit_nofile[ \t]/) has_rlimit = 1; next }
+    /^[ \t]*worker_rlimit_nofile[ \t]/ { print "worker_rlimit_nofile " nofile ";  " mark; next }
+    /^[ \t]*events[ \t]*\{/ {
+      if (!has_rlimit) print "worker_rlimit_nofile " nofile ";  " mark
+      print; in_events = 1; next
+    }
+    in_events && /^[ \t]*worker_connections[ \t]/ { print "\tworker_connections " wc ";  " mark; set = 1; next }
+    in_events && /^[ \t]*\}/ {
+      if (!set) print "\tworker_connections " wc ";  " mark
+      in_events = 0; set = 1
+    }
+    { print }
+    END { if (!set) exit 3 }' "$file" "$file"
+}
+
 # web::nginx_test: nginx -t on the whole configuration as it is on disk (quiet unless it fails).
 web::nginx_test() {
   local out

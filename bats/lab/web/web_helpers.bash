@@ -16,13 +16,22 @@ web_tk() {
   lab_exec "$n" "$WEB_TK/$script" "$@"
 }
 
+# step nK SCRIPT ARGS...: a toolkit script during setup; its output goes to a log (a daemon it starts
+# must not hold bats' pipes) that is printed when it fails.
+step() {
+  local log="$BATS_FILE_TMPDIR/setup.log"
+  printf '### %s\n' "$*" >> "$log"
+  web_tk "$@" >> "$log" 2>&1 || { cat "$log" >&2; return 1; }
+}
+
 # web_standin_install nK: the stand-in backend program and the service folders on nK.
 web_standin_install() {
   lab_exec "$1" sh -c 'mkdir -p "$@" && cat > /usr/local/bin/hpc-standin.py && chmod 0755 /usr/local/bin/hpc-standin.py' sh "${WEB_DIRS[@]}" <<'PY'
 #!/usr/bin/python3
 # Stand-in portal backend (lab fixture): GET /health -> ok; GET .../session/set?k=K&v=V and
-# .../session/get?k=K through hpc_cluster.redis_client(); anything else -> "NODE upgrade=... connection=...".
-import socket, sys, urllib.parse
+# .../session/get?k=K through hpc_cluster.redis_client(); POST .../upload?name=N stores the body as
+# UPLOAD_DIR/N (from the environment files); anything else -> "NODE upgrade=... connection=...".
+import os, socket, sys, urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 sys.path.insert(0, "/opt/hpc-dashboard/cluster/clients/python")
 NODE = socket.gethostname()
@@ -51,6 +60,18 @@ class H(BaseHTTPRequestHandler):
             body = f"{NODE} {redis().get('session:' + q['k'])}"
         else:
             body = f"{NODE} upgrade={self.headers.get('Upgrade', '-')} connection={self.headers.get('Connection', '-')}"
+        self.answer(body)
+
+    def do_POST(self):
+        import hpc_cluster
+        u = urllib.parse.urlparse(self.path)
+        name = os.path.basename(dict(urllib.parse.parse_qsl(u.query))["name"])
+        data = self.rfile.read(int(self.headers["Content-Length"]))
+        with open(os.path.join(hpc_cluster.settings()["UPLOAD_DIR"], name), "wb") as f:
+            f.write(data)
+        self.answer(f"{NODE} stored {len(data)}")
+
+    def answer(self, body):
         data = (body + "\n").encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")

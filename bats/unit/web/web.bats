@@ -178,3 +178,40 @@ calls() { cat "$STUB_LOG"; }
   run "$BATS_FILE_TMPDIR/noweb/cluster/$P" --status
   assert_output "web: not configured (no cluster.web)"
 }
+
+@test "nginx.conf: worker_connections and worker_rlimit_nofile set once, the rest of Debian's file kept; rolled back with the site" {
+  local f=$ROOT_PREFIX/etc/nginx/nginx.conf
+  printf 'user www-data;\nworker_processes auto;\npid /run/nginx.pid;\n\nevents {\n\tworker_connections 768;\n\t# multi_accept on;\n}\n\nhttp {\n\tsendfile on;\n}\n' > "$f"
+  cp "$f" "$BATS_TEST_TMPDIR/debian.conf"
+  run "$TK/$P" --bootstrap
+  assert_success
+  assert_output --partial "worker_connections 4096, worker_rlimit_nofile 8192"
+  run grep -c -e '^worker_rlimit_nofile 8192;' -e '^	worker_connections 4096;' "$f"
+  assert_output 2
+  run diff "$BATS_TEST_TMPDIR/debian.conf" "$f"
+  assert_output --partial "< 	worker_connections 768;"
+  refute_output --partial "sendfile"
+  cp "$f" "$BATS_TEST_TMPDIR/tuned.conf"
+  run "$TK/$P" --refresh
+  cmp "$BATS_TEST_TMPDIR/tuned.conf" "$f"
+  cp "$BATS_TEST_TMPDIR/debian.conf" "$f"
+  NGINX_BAD=1 run "$TK/$P" --refresh
+  assert_failure 1
+  cmp "$BATS_TEST_TMPDIR/debian.conf" "$f"
+}
+
+@test "the shared phase command line: --help names the modes, --stop is --leave, an unknown mode is a usage error" {
+  run "$TK/$P" --help
+  assert_success
+  assert_output --partial "--leave           stop nginx here"
+  assert_output --partial "--remove-node IP"
+  run "$TK/$P" --witness
+  assert_failure 2
+  assert_output --partial "unknown argument: --witness"
+  run "$TK/$P" --remove-node 10.213.0.11
+  assert_failure 2
+  assert_output --partial "run --remove-node on a surviving node"
+  run "$TK/$P" --stop
+  assert_success
+  assert_output --partial "nginx is not running"
+}

@@ -95,6 +95,8 @@ WEB_SERVICE_CRITICAL=('false' 'false' 'false')
 # cluster.web is configured: nginx on every node
 WEB_ENABLED='true'
 WEB_LISTEN_PORT='80'
+# nginx worker_connections (nginx.conf)
+WEB_WORKER_CONNECTIONS='4096'
 WEB_TLS_PORT=''
 WEB_TLS_CERT=''
 WEB_TLS_KEY=''

@@ -1,73 +1,53 @@
 #!/usr/bin/env bash
 # Usage: phase6_web_setup.sh (--bootstrap | --join [--peer IP] | --standalone | --refresh
-#          | --add-node IP | --remove-node IP | --stop | --status) [--dry-run] [--yes] [--json]
+#          | --add-node IP | --remove-node IP | --leave | --status) [--dry-run] [--yes] [--json]
 # Summary: Set up the portal behind the VIP on this node: shared environment, nginx, the portal's services.
 #
 # Every node runs the same nginx site (configs/nginx/hpc-cluster.conf): each web service with a
 # location is proxied to its port on every node (passive health checks: a node that fails is left
-# out for web.fail_timeout; WebSocket services are sticky by client address), the frontends are served
-# from the shared volume, and GET /health answers this node's health. Whichever node holds the VIP,
-# a client reaches the same backends.
+# out for web.fail_timeout; WebSocket services are sticky by client address; idle keepalive connections
+# to the backends), the frontends are served from the shared volume, and GET /health answers this
+# node's health. Whichever node holds the VIP, a client reaches the same backends.
 #
-#   --bootstrap / --join / --standalone   the same here (nothing to join): write the shared
-#                     environment file (web.env_file, no secrets) and this node's secrets env file
-#                     (web.secrets_env_file, 0600), link .env into every web_services[].dir, install the
-#                     nginx site (nginx -t first; reload, never restart), then run the portal's own
-#                     start script (web.start_script; the unit hpc-portal on systemd) - or say it is absent
+#   --bootstrap / --join / --standalone   the same here (nothing to join; --peer is accepted and not
+#                     needed): write the shared environment file (web.env_file, no secrets) and this
+#                     node's secrets env file (web.secrets_env_file, 0600), link .env into every
+#                     web_services[].dir, raise worker_connections / worker_rlimit_nofile in
+#                     /etc/nginx/nginx.conf to web.worker_connections, install the nginx site (nginx -t
+#                     first; reload, never restart), then run the portal's own start script
+#                     (web.start_script; the unit hpc-portal on systemd) - or say it is absent
 #   --refresh         re-render the site and the env files; reload nginx if anything changed
+#                     (--include/--exclude IP are accepted: the upstreams follow cluster_config.yaml)
 #   --add-node IP     on a live member: every reachable member refreshes (the config lists IP already)
 #   --remove-node IP  on a survivor: nginx stops on IP (if reachable); the others refresh. IP stays in
 #                     the upstreams until it is removed from cluster_config.yaml (nginx skips it: passive checks)
-#   --stop            stop nginx here (the VIP's check then fails, so the VIP moves away)
+#   --leave           stop nginx here (the VIP's check then fails, so the VIP moves away; --stop is the old name)
 #   --status          one line about this node (--json: an object)
 #   --dry-run         print every file and command; change nothing
 #
 # Without cluster.web in the config there is nothing to do (exit 0, said so).
 # Exit codes: 0 ok, 1 error, 2 usage, 4 locked, 5 preflight failed, 6 refused.
+# shellcheck source=../lib/phase.sh
+source "$HPC_LIB_DIR/phase.sh"
 # shellcheck source=../lib/web.sh
 source "$HPC_LIB_DIR/web.sh"
 
-ACTION=""
-TARGET_IP=""
-JSON=0
-STARTED_HERE=0
-DEFAULT_SITE_REMOVED=0
+PHASE_LOCK=web
+PHASE_MODES=(bootstrap join standalone refresh add-node remove-node leave status)
+SITE_CHANGED=0
 DEFAULT_SITE_TARGET=""
-
-# shellcheck disable=SC2034 # DRY_RUN and ASSUME_YES are read by lib/run.sh and lib/ui.sh
-parse_args() {
-  while (( $# )); do
-    case "$1" in
-      --bootstrap|--join|--standalone|--refresh|--stop|--status) set_action "${1#--}" ;;
-      --add-node|--remove-node)
-        set_action "${1#--}"
-        [[ -n ${2:-} ]] || lib::usage_error "$1 needs an IP"
-        TARGET_IP=$2
-        shift
-        ;;
-      --peer) [[ -n ${2:-} ]] || lib::usage_error "--peer needs an IP"; shift ;;
-      --json) JSON=1 ;;
-      --dry-run) DRY_RUN=1 ;;
-      --yes|--force) ASSUME_YES=1 ;;
-      *) lib::usage_error "unknown argument: $1" ;;
-    esac
-    shift
-  done
-  [[ -n $ACTION ]] || lib::usage_error "say what to do (--bootstrap, --join, --standalone, --status, ...)"
-  if [[ $ACTION == add-node ]] && ! node::index_of "$TARGET_IP" >/dev/null; then
-    die "$TARGET_IP is not in cluster_config.yaml: add it there, regenerate and push the toolkit first" "$EXIT_USAGE"
-  fi
-}
-
-set_action() {
-  [[ -z $ACTION ]] || lib::usage_error "choose one of --$ACTION and --$1"
-  ACTION=$1
-}
 
 mark_service() {
   local marker
   marker="$(path::of "$STATE_DIR/services/$1")"
   [[ -e $marker ]] || run::write_file "$marker" 0644 <<< ""
+}
+
+# Rollback steps (run::on_rollback): what this run started or removed outside the file journal.
+stop_started_nginx() { svc::stop nginx; }
+restore_default_site() {
+  ln -sfn -- "$DEFAULT_SITE_TARGET" "$(web::default_site)"
+  log::warn "put Debian's default site back ($(web::default_site))"
 }
 
 # --- preflight ----------------------------------------------------------------------------------
@@ -76,7 +56,6 @@ phase::preflight() {
   log::phase preflight
   command -v nginx >/dev/null || die "[ERROR Package-nginx]: nginx is not installed (fix: apt-get install nginx)" "$EXIT_PREFLIGHT"
   command -v curl >/dev/null || die "[ERROR Package-curl]: curl is not installed (fix: apt-get install curl)" "$EXIT_PREFLIGHT"
-  node::require_self
   if ! awk -v m="$STORAGE_MOUNT_POINT" '$2 == m { found = 1 } END { exit !found }' "$(path::of /proc/mounts)" 2>/dev/null; then
     die "[ERROR SharedStorage]: $STORAGE_MOUNT_POINT is not mounted: the environment file and the frontends live there (fix: run setup/phase0_storage_setup.sh first)" "$EXIT_PREFLIGHT"
   fi
@@ -95,9 +74,12 @@ phase::env() {
   run::mkdir "$(dirname "$dst")" 0700
   run::write_file "$dst" 0644 < "$src"
   if (( RUN_CHANGED )); then log::ok "wrote the shared $WEB_ENV_FILE"; else log::ok "$WEB_ENV_FILE is up to date"; fi
+  # UPLOAD_DIR in that file: on the shared volume, so an upload taken by one node is seen by all.
+  run::mkdir "$(path::of "$STORAGE_MOUNT_POINT/uploads")" 0755
 
-  # A secret that cannot be written unambiguously stops the run with web::secret_line's exit code.
-  content="$(web::secrets_env)" || { local rc=$?; rollback; exit "$rc"; }
+  # A secret that cannot be written unambiguously stops the run with web::secret_line's exit code
+  # (and the EXIT trap puts back what this run wrote).
+  content="$(web::secrets_env)" || exit
   SECRET_CONTENT=1 run::write_file "$(path::of "$WEB_SECRETS_ENV_FILE")" 0600 root:root <<< "$content"
   if (( RUN_CHANGED )); then log::ok "wrote $WEB_SECRETS_ENV_FILE (0600: ${WEB_SECRETS_ENV_KEYS[*]:-no keys})"; else log::ok "$WEB_SECRETS_ENV_FILE is up to date"; fi
 
@@ -129,15 +111,14 @@ phase::nginx() {
   if [[ -L $default ]]; then
     DEFAULT_SITE_TARGET="$(readlink "$default")"
     run::cmd rm -f -- "$default"
-    DEFAULT_SITE_REMOVED=1
+    run::on_rollback restore_default_site
     SITE_CHANGED=1
     log::info "disabled Debian's default site ($default; it is still in sites-available)"
   fi
+  phase::nginx_main_conf "$tmp.main"
   run::is_dry && return 0
-  if ! web::nginx_test; then
-    rollback
-    die "nginx -t rejects the configuration with $site; nothing was reloaded (the previous files are back)" "$EXIT_ERROR"
-  fi
+  # die rolls back (lib::on_exit): the previous files are back before anything was reloaded.
+  web::nginx_test || die "nginx -t rejects the configuration with $site; nothing was reloaded (the previous files are back)" "$EXIT_ERROR"
   if svc::process_running nginx; then
     if (( SITE_CHANGED )); then
       svc::reload nginx
@@ -148,11 +129,27 @@ phase::nginx() {
   else
     svc::enable nginx
     svc::start nginx
-    STARTED_HERE=1
+    run::on_rollback stop_started_nginx
     log::ok "nginx -t passed; nginx started"
   fi
   run::wait_until 10 "nginx to answer on port $WEB_LISTEN_PORT" web::nginx_answers || die "nginx does not answer on port $WEB_LISTEN_PORT (see /var/log/nginx/error.log)"
   mark_service nginx
+}
+
+# phase::nginx_main_conf TMP: worker_connections and worker_rlimit_nofile in Debian's nginx.conf (the
+# events block is not reachable from conf.d); a change there counts as a site change (reload).
+phase::nginx_main_conf() {
+  local main_conf
+  main_conf="$(path::of /etc/nginx/nginx.conf)"
+  if [[ ! -f $main_conf ]] || ! web::tune_main_conf "$main_conf" "$WEB_WORKER_CONNECTIONS" > "$1"; then
+    log::warn "no events block in $main_conf: worker_connections left as it is (set it to $WEB_WORKER_CONNECTIONS there for many clients)"
+    return 0
+  fi
+  run::write_file "$main_conf" 0644 < "$1"
+  if (( RUN_CHANGED )); then
+    SITE_CHANGED=1
+    log::info "$main_conf: worker_connections $WEB_WORKER_CONNECTIONS, worker_rlimit_nofile $(( WEB_WORKER_CONNECTIONS * 2 ))"
+  fi
 }
 
 # --- the portal's own services ---------------------------------------------------------------------
@@ -226,71 +223,72 @@ phase::verify() {
   fi
 }
 
-rollback() {
-  trap - ERR
-  log::phase rollback
-  if (( STARTED_HERE )); then svc::stop nginx || true; fi
-  run::rollback_files
-  if (( DEFAULT_SITE_REMOVED )); then
-    ln -sfn -- "$DEFAULT_SITE_TARGET" "$(web::default_site)" || true
-    log::warn "put Debian's default site back ($(web::default_site))"
+# --- modes ----------------------------------------------------------------------------------------
+
+phase::init() {
+  [[ $MODE == status ]] && return 0
+  node::require_self
+  if ! web::configured; then
+    log::phase web
+    log::info "the web tier is not configured (no cluster.web in cluster_config.yaml): nothing to set up"
+    exit 0
   fi
 }
 
 setup() {
-  SITE_CHANGED=0
-  # shellcheck disable=SC2154 # rc is set inside the trap
-  trap 'rc=$?; rollback; exit "$rc"' ERR
   phase::preflight
   phase::env
   phase::nginx
-  trap - ERR
+  # nginx serves with these files now: a failing portal script below must not take them back.
   run::commit_files
   phase::portal
   phase::verify
-  run::commit_files
 }
 
-refresh() {
-  SITE_CHANGED=0
-  node::require_self
-  # shellcheck disable=SC2154 # rc is set inside the trap
-  trap 'rc=$?; rollback; exit "$rc"' ERR
+mode::bootstrap() { setup; }
+mode::join() { setup; }
+mode::standalone() { setup; }
+
+mode::refresh() {
   phase::env
   if svc::process_running nginx || run::is_dry; then
     phase::nginx
   else
     log::info "nginx is not running here; files refreshed, nothing reloaded (run --join to start it)"
   fi
-  trap - ERR
+}
+
+# refresh_members [SKIP_IP]: --refresh on every configured member (this one in-process, the others
+# over SSH; an unreachable one is reported with the command to run there later).
+refresh_members() {
+  mode::refresh
   run::commit_files
+  phase::on_members setup/phase6_web_setup.sh --refresh < <(printf '%s\n' "${NODE_IPS[@]}" | grep -vxF -- "${1:-none}")
 }
 
-# members_refresh [SKIP_IP]: --refresh on every configured member (this one in-process).
-members_refresh() {
-  local ip failed=0 extra=()
-  run::is_dry && extra=(--dry-run)
-  # shellcheck disable=SC2153 # NODE_IPS comes from lib/config.sh
-  for ip in "${NODE_IPS[@]}"; do
-    [[ $ip == "${1:-}" ]] && continue
-    if [[ $ip == "$SELF_IP" ]]; then
-      refresh
-    elif ! remote::toolkit "$ip" setup/phase6_web_setup.sh --refresh ${extra[@]+"${extra[@]}"} < /dev/null; then
-      log::warn "could not refresh the web tier on $ip; run there: setup/phase6_web_setup.sh --refresh"
-      failed=1
-    fi
-  done
-  return "$failed"
+mode::add_node() {
+  log::phase add-node
+  refresh_members || true
+  log::ok "every reachable member refreshed; run setup/phase6_web_setup.sh --join on $TARGET"
 }
 
-stop() {
+mode::remove_node() {
+  [[ $TARGET != "$SELF_IP" ]] || die "run --remove-node on a surviving node, not on $TARGET itself" "$EXIT_USAGE"
+  log::phase remove-node
+  remote::toolkit "$TARGET" setup/phase6_web_setup.sh --leave "${DRY_ARGS[@]+"${DRY_ARGS[@]}"}" < /dev/null \
+    || log::warn "could not stop nginx on $TARGET (unreachable?)"
+  refresh_members "$TARGET" || true
+  log::ok "nginx stopped on $TARGET; remove it from cluster_config.yaml to drop it from the upstreams"
+}
+
+mode::leave() {
   log::phase stop
   if ! svc::process_running nginx; then log::ok "nginx is not running"; return 0; fi
   svc::stop nginx
   log::ok "nginx stopped (this node is now unfit for the VIP)"
 }
 
-status() {
+mode::status() {
   local running=false conf=false answers=false links=0 dirs=0 d portal=absent
   svc::process_running nginx && running=true
   [[ -e "$(web::site_path)" ]] && conf=true
@@ -315,35 +313,7 @@ status() {
 }
 
 main() {
-  if lib::wants_help "$@"; then lib::help; exit 0; fi
-  parse_args "$@"
-  if [[ $ACTION == status ]]; then status; return 0; fi
-  if ! web::configured; then
-    log::phase web
-    log::info "the web tier is not configured (no cluster.web in cluster_config.yaml): nothing to set up"
-    return 0
-  fi
-  lock::acquire web
-  case "$ACTION" in
-    bootstrap|join|standalone) setup ;;
-    refresh) refresh ;;
-    add-node)
-      node::require_self
-      log::phase add-node
-      members_refresh || true
-      log::ok "every reachable member refreshed; run setup/phase6_web_setup.sh --join on $TARGET_IP"
-      ;;
-    remove-node)
-      node::require_self
-      [[ $TARGET_IP != "$SELF_IP" ]] || die "run --remove-node on a surviving node, not on $TARGET_IP itself" "$EXIT_USAGE"
-      log::phase remove-node
-      remote::toolkit "$TARGET_IP" setup/phase6_web_setup.sh --stop < /dev/null \
-        || log::warn "could not stop nginx on $TARGET_IP (unreachable?)"
-      members_refresh "$TARGET_IP" || true
-      log::ok "nginx stopped on $TARGET_IP; remove it from cluster_config.yaml to drop it from the upstreams"
-      ;;
-    stop) stop ;;
-  esac
+  phase::main "$@"
 }
 
 main "$@"
