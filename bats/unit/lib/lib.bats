@@ -139,7 +139,7 @@ run::write_file "$ROOT_PREFIX/etc/a.conf" <<< new; run::on_rollback undo'
 @test "a second run is refused at once while the first holds the lock (exit 4)" {
   in_lib 'lock::acquire demo; sleep 3' &
   local first=$!
-  for _ in $(seq 50); do [[ -s $ROOT_PREFIX/run/lock/hpc-cluster-demo.lock ]] && break; sleep 0.1; done
+  for _ in $(seq 50); do [[ -s $ROOT_PREFIX/run/hpc-cluster/hpc-cluster-demo.lock ]] && break; sleep 0.1; done
   in_lib 'lock::acquire demo; echo got-it'
   assert_failure 4
   assert_output --partial "another 'demo' run is in progress"
