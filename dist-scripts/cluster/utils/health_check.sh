@@ -194,6 +194,7 @@ http_start_socat() {
     return 0
   fi
   mkdir -p "$(dirname "$pidfile")" "$(dirname "$logfile")"
+  touch "$logfile" && chmod 0640 "$logfile"
   log::to_file CMD "setsid socat -lf $logfile $(socat_address) EXEC:$cmd"
   ( close_fds; exec setsid socat -lf "$logfile" "$(socat_address)" "EXEC:$cmd" < /dev/null > /dev/null 2>&1 ) &
   pid=$!
