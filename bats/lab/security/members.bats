@@ -66,8 +66,8 @@ wsrep() { # NODE VARIABLE: a wsrep status value on NODE
   assert_equal "$(wsrep n1 wsrep_cluster_size)" 2
   # garbd runs in the background of the client for 15 s; the cluster size is watched meanwhile.
   lab_client sh -c 'timeout 15 garbd --address gcomm://10.213.0.11:4567,10.213.0.12:4567 --group lab_security > /tmp/sec-garbd.log 2>&1 &'
-  local i max=0 size
-  for i in $(seq 20); do
+  local max=0 size
+  for _ in $(seq 20); do
     size=$(wsrep n1 wsrep_cluster_size)
     (( size > max )) && max=$size
     sleep 0.5
