@@ -116,3 +116,31 @@ time.sleep(12)
     'for f in /var/log/hpc-cluster/*.log /run/hpc-cluster/*; do cat "$f" > /dev/null 2>&1 && echo "read $f"; done; true'
   assert_output ""
 }
+
+# remote_true FROM IP: the toolkit's own SSH call (remote::run) from FROM to IP.
+remote_true() {
+  lab_exec "$1" bash -c 'source /opt/hpc-dashboard/cluster/lib/common.sh && SELF_IP=none remote::run "$1" true' _ "$2"
+}
+
+@test "SSH: every member's host keys are on the members-only volume and the toolkit trusts only them" {
+  run lab_exec n1 sh -c 'cut -d" " -f1 /mnt/gluster/config/ssh_known_hosts | sort -u'
+  assert_output $'10.213.0.11\n10.213.0.12'
+  run lab_exec n2 sh -c 'cut -d" " -f2 /etc/ssh/ssh_host_ed25519_key.pub'
+  local key=$output
+  run lab_exec n1 grep -c "^10.213.0.12 ssh-ed25519 $key" /mnt/gluster/config/ssh_known_hosts
+  assert_output 1
+  run remote_true n1 10.213.0.12
+  assert_success
+}
+
+@test "SSH: a host answering on a member's address with another host key is refused" {
+  # n2 gets new host keys (as an impostor on its address would have); the old ones are put back after.
+  lab_exec n2 sh -c 'mkdir -p /root/hk-saved && cp -a /etc/ssh/ssh_host_* /root/hk-saved/ && rm -f /etc/ssh/ssh_host_* && ssh-keygen -A >/dev/null && pkill -HUP -x sshd'
+  sleep 1
+  run remote_true n1 10.213.0.12
+  lab_exec n2 sh -c 'cp -a /root/hk-saved/ssh_host_* /etc/ssh/ && pkill -HUP -x sshd'
+  assert_failure
+  sleep 1
+  run remote_true n1 10.213.0.12
+  assert_success
+}
