@@ -168,6 +168,16 @@ run::write_file "$ROOT_PREFIX/etc/a.conf" <<< new; run::on_rollback undo'
   refute_output --partial "REDIS_PASSWORD=x"
 }
 
+@test "a malformed secrets line is reported by its number, never its text" {
+  mkdir -p "$ROOT_PREFIX/etc/hpc-cluster"
+  printf 'REDIS_PASSWORD=x\n# comment\nhunter2-pasted-alone\n' > "$ROOT_PREFIX/etc/hpc-cluster/secrets.env"
+  chmod 600 "$ROOT_PREFIX/etc/hpc-cluster/secrets.env"
+  in_lib 'secrets::get REDIS_PASSWORD'
+  assert_failure 2
+  assert_output --partial "line 3 is not NAME=value"
+  refute_output --partial hunter2
+}
+
 @test "a missing secret is named, with the file" {
   mkdir -p "$ROOT_PREFIX/etc/hpc-cluster"
   : > "$ROOT_PREFIX/etc/hpc-cluster/secrets.env"
