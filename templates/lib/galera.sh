@@ -39,13 +39,25 @@ galera::cluster_address() {
   printf '%s\n' "${out%,}"
 }
 
+# galera::allowlist: "A,B,..." of every configured node and the arbitrator: the only hosts whose group
+# communication, IST and SST connections a member accepts (wsrep_allowlist). Configured nodes, not the
+# current members: the variable is read at startup only, and a removed node may join again.
+galera::allowlist() {
+  local out
+  out="$(IFS=,; printf '%s' "${NODE_IPS[*]}")"
+  [[ -z ${ARBITRATOR_IP:-} ]] || out+=",$ARBITRATOR_IP"
+  printf '%s\n' "$out"
+}
+
 # galera::render_cnf: this node's galera.cnf (needs SELF_IP and SELF_HOSTNAME).
 galera::render_cnf() {
-  # shellcheck disable=SC2034 # NODE_IP, NODE_NAME, CLUSTER_ADDRESS are read by tpl::render by name
-  local NODE_IP=$SELF_IP NODE_NAME=$SELF_HOSTNAME CLUSTER_ADDRESS
+  # shellcheck disable=SC2034 # read by tpl::render by name
+  local NODE_IP=$SELF_IP NODE_NAME=$SELF_HOSTNAME CLUSTER_ADDRESS ALLOWLIST
   # shellcheck disable=SC2034
   CLUSTER_ADDRESS="$(galera::cluster_address)"
-  tpl::render "$(tpl::path galera.cnf)" NODE_IP NODE_NAME CLUSTER_ADDRESS
+  # shellcheck disable=SC2034
+  ALLOWLIST="$(galera::allowlist)"
+  tpl::render "$(tpl::path galera.cnf)" NODE_IP NODE_NAME CLUSTER_ADDRESS ALLOWLIST
 }
 
 # galera::write_config: galera.cnf, the SST credentials file (mariabackup only) and the log folder.

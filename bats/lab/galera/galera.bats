@@ -58,8 +58,8 @@ setup() {
 }
 
 @test "a second concurrent run is refused at once with exit 4" {
-  lab_exec n1 sh -c 'flock /run/lock/hpc-cluster-cluster-setup.lock sleep 20 >/dev/null 2>&1 &'
-  wait_until 10 lab_exec n1 sh -c '! flock -n /run/lock/hpc-cluster-cluster-setup.lock true'
+  lab_exec n1 sh -c 'flock /run/hpc-cluster/hpc-cluster-cluster-setup.lock sleep 20 >/dev/null 2>&1 &'
+  wait_until 10 lab_exec n1 sh -c '! flock -n /run/hpc-cluster/hpc-cluster-cluster-setup.lock true'
   run lab_exec n1 "$TK/start_multi_complete.sh" --only database --yes
   assert_equal "$status" 4
   assert_output --partial "another 'cluster-setup' run is in progress"

@@ -163,7 +163,8 @@ esac'
 }
 
 @test "a second backup while one holds the lock exits 4" {
-  exec {fd}>"$ROOT_PREFIX/run/lock/hpc-cluster-backup.lock"
+  mkdir -p -m 0700 "$ROOT_PREFIX/run/hpc-cluster"
+  exec {fd}>"$ROOT_PREFIX/run/hpc-cluster/hpc-cluster-backup.lock"
   flock -n "$fd"
   run "$BKP_TOOLKIT/backup/backup.sh"
   exec {fd}>&-

@@ -105,7 +105,7 @@ $id true"
   take >/dev/null
   echo 'changed after backup' > "$ROOT_PREFIX/etc/redis/redis.conf"
   local before
-  before="$(find "$ROOT_PREFIX" \( -path "$ROOT_PREFIX/var/log" -o -path "$ROOT_PREFIX/run/lock" \) -prune -o -type f -printf '%P %s %T@\n' | sort | sha256sum)"
+  before="$(find "$ROOT_PREFIX" \( -path "$ROOT_PREFIX/var/log" -o -path "$ROOT_PREFIX/run/hpc-cluster" \) -prune -o -type f -printf '%P %s %T@\n' | sort | sha256sum)"
   : > "$STUB_LOG"
   run "$BKP_TOOLKIT/backup/restore.sh" --latest --dry-run
   assert_success
@@ -114,7 +114,7 @@ $id true"
   assert_output --partial "rsync -a --numeric-ids --ignore-times --delete"
   assert_output --partial "[dryrun] would load"
   assert_output --partial "[dryrun] would start keepalived"
-  [ "$before" = "$(find "$ROOT_PREFIX" \( -path "$ROOT_PREFIX/var/log" -o -path "$ROOT_PREFIX/run/lock" \) -prune -o -type f -printf '%P %s %T@\n' | sort | sha256sum)" ]
+  [ "$before" = "$(find "$ROOT_PREFIX" \( -path "$ROOT_PREFIX/var/log" -o -path "$ROOT_PREFIX/run/hpc-cluster" \) -prune -o -type f -printf '%P %s %T@\n' | sort | sha256sum)" ]
   run ! grep -q 'init keepalived' "$STUB_LOG"
   run ! grep -q 'binary-mode' "$STUB_LOG"
 }

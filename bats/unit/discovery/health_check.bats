@@ -146,7 +146,7 @@ check() {  # NAME FIELD: from the last JSON report in $output
 @test "--http --daemon --dry-run without systemd: socat bound to the node address, nothing started" {
   run "$HC" --http --daemon --dry-run
   assert_success
-  assert_output --partial "[dryrun] would run: setsid socat -lf $ROOT_PREFIX/var/log/hpc-cluster/health-http.log TCP-LISTEN:8430,bind=10.213.0.11,reuseaddr,fork,max-children=16 EXEC:$TK/utils/health_check.sh\\ --serve-request"
+  assert_output --partial "[dryrun] would run: setsid socat -lf $ROOT_PREFIX/var/log/hpc-cluster/health-http.log TCP-LISTEN:8430,bind=10.213.0.11,reuseaddr,fork,max-children=64 EXEC:$TK/utils/health_check.sh\\ --serve-request"
   [[ ! -e $ROOT_PREFIX/run/hpc-health.pid ]]
 }
 

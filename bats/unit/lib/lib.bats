@@ -139,7 +139,7 @@ run::write_file "$ROOT_PREFIX/etc/a.conf" <<< new; run::on_rollback undo'
 @test "a second run is refused at once while the first holds the lock (exit 4)" {
   in_lib 'lock::acquire demo; sleep 3' &
   local first=$!
-  for _ in $(seq 50); do [[ -s $ROOT_PREFIX/run/lock/hpc-cluster-demo.lock ]] && break; sleep 0.1; done
+  for _ in $(seq 50); do [[ -s $ROOT_PREFIX/run/hpc-cluster/hpc-cluster-demo.lock ]] && break; sleep 0.1; done
   in_lib 'lock::acquire demo; echo got-it'
   assert_failure 4
   assert_output --partial "another 'demo' run is in progress"
@@ -166,6 +166,16 @@ run::write_file "$ROOT_PREFIX/etc/a.conf" <<< new; run::on_rollback undo'
   assert_failure 2
   assert_output --partial "readable by others (mode 644; fix: chmod 600"
   refute_output --partial "REDIS_PASSWORD=x"
+}
+
+@test "a malformed secrets line is reported by its number, never its text" {
+  mkdir -p "$ROOT_PREFIX/etc/hpc-cluster"
+  printf 'REDIS_PASSWORD=x\n# comment\nhunter2-pasted-alone\n' > "$ROOT_PREFIX/etc/hpc-cluster/secrets.env"
+  chmod 600 "$ROOT_PREFIX/etc/hpc-cluster/secrets.env"
+  in_lib 'secrets::get REDIS_PASSWORD'
+  assert_failure 2
+  assert_output --partial "line 3 is not NAME=value"
+  refute_output --partial hunter2
 }
 
 @test "a missing secret is named, with the file" {

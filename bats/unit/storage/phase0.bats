@@ -54,6 +54,8 @@ setup() {
   assert_line "--mode=script volume create shared_data 10.213.0.11:/data/glusterfs/shared force"
   assert_line "--mode=script volume start shared_data"
   assert_line "--mode=script volume set shared_data network.ping-timeout 10"
+  # Only members' clients: the pool is this node alone.
+  assert_line "--mode=script volume set shared_data auth.allow 10.213.0.11"
   run called mount
   assert_output "-t glusterfs localhost:/shared_data $ROOT_PREFIX/mnt/gluster"
   run cat "$ROOT_PREFIX/etc/fstab"
@@ -152,6 +154,10 @@ localhost:/shared_data /mnt/gluster glusterfs defaults,_netdev 0 0"
   assert_line "--mode=script peer probe 10.213.0.12"
   assert_line "--mode=script volume add-brick shared_data replica 2 10.213.0.12:/data/glusterfs/shared force"
   assert_line "--mode=script volume heal shared_data full"
+  # The new member is allowed once it is in the pool, before its brick joins the volume.
+  assert_line "--mode=script volume set shared_data auth.allow 10.213.0.11,10.213.0.12"
+  run grep -e "auth.allow 10.213.0.11,10.213.0.12" -e "add-brick" <<< "$(called gluster)"
+  assert_line --index 0 --partial auth.allow
 }
 
 @test "remove-node without --yes and without a terminal is refused before any change" {

@@ -100,6 +100,7 @@ storage::shared_layout() {
   if [[ "$(stat -c '%a' "$(path::of "$STORAGE_MOUNT_POINT/config")" 2>/dev/null)" != 700 ]]; then
     run::cmd chmod 0700 "$(path::of "$STORAGE_MOUNT_POINT/config")"
   fi
+  remote::publish_host_keys
 }
 
 storage::backup_layout() {

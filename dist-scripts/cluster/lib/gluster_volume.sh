@@ -82,6 +82,31 @@ storage::tune_volume() {
       gluster::run volume set "$STORAGE_VOLUME_NAME" "$key" "$value"
     fi
   done < <(gluster::tuning "$replica")
+  storage::allow_members
+}
+
+# storage::member_ips: the configured nodes in this node's trusted pool (this node included), comma
+# separated in config order: the only hosts whose clients the bricks accept.
+storage::member_ips() {
+  local ip out=""
+  # shellcheck disable=SC2153 # NODE_IPS comes from config.sh
+  for ip in "${NODE_IPS[@]}"; do
+    if [[ $ip == "$SELF_IP" ]] || gluster::peer_known "$ip"; then out+="$ip,"; fi
+  done
+  printf '%s\n' "${out%,}"
+}
+
+# storage::allow_members: auth.allow = the members, kept in step on every join and removal. Mounting
+# the volume is root on every node (it holds the munge key and slurm.conf), so any other host on the
+# network is refused by every brick. glusterd still hands out the volume file; the bricks refuse.
+storage::allow_members() {
+  local want
+  want="$(storage::member_ips)"
+  [[ -n $want ]] || return 0
+  if [[ "$(gluster::option_value auth.allow)" != "$want" ]]; then
+    log::info "volume $STORAGE_VOLUME_NAME: only members mount it (auth.allow $want)"
+    gluster::run volume set "$STORAGE_VOLUME_NAME" auth.allow "$want"
+  fi
 }
 
 

@@ -1,11 +1,24 @@
 # shellcheck shell=bash
 # lib/lock.sh - one lock per operation, so two runs never overlap.
 
+# lock::dir: the toolkit's runtime directory, /run/hpc-cluster, root's alone (0700). Not /run/lock or
+# /tmp: they are world-writable, and a "lock file" a local user planted there as a symlink to
+# /etc/shadow would be opened and written by root. Refuses a directory that is a link or not ours.
+lock::dir() {
+  local dir
+  dir="$(path::of /run/hpc-cluster)"
+  [[ -d $dir || -L $dir ]] || { mkdir -p "$(dirname "$dir")" && mkdir -m 0700 "$dir"; } 2>/dev/null || true
+  if [[ -L $dir || ! -d $dir || ! -O $dir ]]; then
+    die "$dir is not a directory of this user (a link, or someone else's): remove it; the toolkit recreates it 0700" "$EXIT_REFUSED"
+  fi
+  chmod 0700 "$dir"
+  printf '%s\n' "$dir"
+}
+
 # lock::acquire NAME: take the lock or exit 4 at once, naming the holder.
 lock::acquire() {
   local name=$1 dir file holder
-  dir="$(path::of /run/lock)"
-  [[ -d $dir ]] || dir="${TMPDIR:-/tmp}"
+  dir="$(lock::dir)"
   file="$dir/hpc-cluster-$name.lock"
   exec {HPC_LOCK_FD}<>"$file"
   if ! flock -n "$HPC_LOCK_FD"; then

@@ -8,7 +8,11 @@ log::init() {
   dir="$(dirname "$HPC_LOG_FILE")"
   if ! mkdir -p "$dir" 2>/dev/null || ! touch "$HPC_LOG_FILE" 2>/dev/null; then
     HPC_LOG_FILE=""
+    return 0
   fi
+  # Logs name hosts, paths and commands: root reads them, other local users do not.
+  chmod 0640 "$HPC_LOG_FILE" 2>/dev/null || true
+  [[ $dir != "$(path::of /var/log/hpc-cluster)" ]] || chmod 0750 "$dir" 2>/dev/null || true
 }
 
 log::_color() {

@@ -3,10 +3,33 @@
 # Every peer runs the same toolkit at the same path (HPC_TOOLKIT_DIR), so remote calls name scripts
 # relative to it.
 
-# remote::ssh_opts: the options every SSH call uses (no prompts, bounded connect time).
+# The members' SSH host keys, kept by the toolkit apart from root's own known_hosts. The shared one
+# lives on the volume only members can mount: every member publishes its keys there (phase0), so a
+# peer's key is known before the first contact. A key first met outside it is recorded in the local
+# file and pinned from then on: a host answering on a member's address with another key is refused.
+remote::known_hosts() { path::of /etc/hpc-cluster/known_hosts; }
+remote::shared_known_hosts() { path::of "$STORAGE_MOUNT_POINT/config/ssh_known_hosts"; }
+
+# remote::ssh_opts: the options every SSH call uses (no prompts, bounded connect time, pinned keys).
 remote::ssh_opts() {
   printf '%s\n' -o BatchMode=yes -o "ConnectTimeout=${DISCOVERY_SSH_TIMEOUT}" \
-    -o StrictHostKeyChecking=accept-new -o LogLevel=ERROR -o ServerAliveInterval=5 -o ServerAliveCountMax=2
+    -o StrictHostKeyChecking=accept-new -o "UserKnownHostsFile=$(remote::known_hosts) $(remote::shared_known_hosts)" \
+    -o GlobalKnownHostsFile=/dev/null -o HashKnownHosts=no \
+    -o LogLevel=ERROR -o ServerAliveInterval=5 -o ServerAliveCountMax=2
+}
+
+# remote::publish_host_keys: this node's SSH host keys in the shared known_hosts, replacing its old
+# lines (a reinstalled node's new keys; the old ones are refused from then on).
+remote::publish_host_keys() {
+  local file pub content
+  file="$(remote::shared_known_hosts)"
+  [[ -d "$(dirname "$file")" ]] || return 0
+  content="$( { grep -v -- "^$SELF_IP " "$file" 2>/dev/null || true
+    for pub in "$(path::of /etc/ssh)"/ssh_host_*_key.pub; do
+      if [[ -f $pub ]]; then awk -v ip="$SELF_IP" 'NF >= 2 { print ip, $1, $2 }' "$pub"; fi
+    done; } | sort -u)"
+  [[ -n $content ]] || return 0
+  run::write_file "$file" 0644 <<< "$content"
 }
 
 # remote::run IP CMD...: run CMD on IP (locally when IP is this node). Arguments are quoted for the

@@ -10,7 +10,7 @@ secrets::file() {
 
 # secrets::load: read the secrets file once; refuse a file others can read or root does not own.
 secrets::load() {
-  local file line name value perms owner
+  local file line name value perms owner n=0
   (( HPC_SECRETS_LOADED )) && return 0
   file="$(secrets::file)"
   if [[ ! -f $file ]]; then
@@ -26,11 +26,13 @@ secrets::load() {
     die "secrets file $file is readable by others (mode $perms; fix: chmod 600 $file)" "$EXIT_USAGE"
   fi
   while IFS= read -r line || [[ -n $line ]]; do
+    n=$(( n + 1 ))
     [[ -z $line || $line == \#* ]] && continue
     name="${line%%=*}"
     value="${line#*=}"
+    # By its number only: a line without '=' may be a pasted secret.
     if [[ $line != *=* || ! $name =~ ^[A-Z][A-Z0-9_]*$ ]]; then
-      die "secrets file $file: bad line (expected NAME=value): ${name:0:40}" "$EXIT_USAGE"
+      die "secrets file $file: line $n is not NAME=value (NAME: capital letters, digits, _)" "$EXIT_USAGE"
     fi
     HPC_SECRETS[$name]=$value
   done < "$file"

@@ -129,6 +129,8 @@ mode::add_node() {
     gluster::run peer probe "$ip"
   fi
   run::is_dry || run::wait_until 60 "$ip to be a connected pool member" gluster::peer_connected "$ip"
+  # Before its brick or its mount connects: the bricks accept only members' clients.
+  storage::allow_members
 
   log::phase add-brick
   replica="$(gluster::replica_count)"
@@ -188,6 +190,7 @@ mode::remove_node() {
   if ! run::is_dry && { gluster::has_brick "$ip" || gluster::peer_known "$ip"; }; then
     die "$ip is still listed in the volume or the pool after removal"
   fi
+  storage::allow_members
   if (( "$(gluster::replica_count)" == 2 )) && [[ $STORAGE_ARBITER != true ]]; then
     log::warn "replica 2 without an arbiter is prone to split-brain"
   fi

@@ -93,12 +93,47 @@ quiet() {
   exit 1
 }
 
+# The endpoint's bounds: an idle or slow client holds one of a few slots, so it gets REQUEST_WINDOW_US
+# for its whole request (lines of at most 1024 bytes, 50 header lines); every request within
+# REPORT_MAX_AGE_S of the last one gets that report, computed once however many ask at the same time.
+REQUEST_WINDOW_US=2000000
+REPORT_MAX_AGE_S=2
+
+# time_left END_US: the seconds (with decimals) until END_US, for read -t; fails when none is left.
+time_left() {
+  local left=$(( $1 - ${EPOCHREALTIME/./} ))
+  (( left > 0 )) || return 1
+  printf '%d.%06d\n' $(( left / 1000000 )) $(( left % 1000000 ))
+}
+
+# cached_report: REPORT and HEALTH_OK from a report at most REPORT_MAX_AGE_S old, else a fresh one
+# (under a lock, so concurrent requests run the checks once).
+cached_report() {
+  local dir fd age drained
+  dir="$(lock::dir)"
+  exec {fd}<>"$dir/health-report.lock"
+  flock -w 10 "$fd" || true
+  age=$(( EPOCHSECONDS - $(stat -c %Y "$dir/health-report.json" 2>/dev/null || echo 0) ))
+  drained=false
+  health::drained && drained=true
+  # A drain takes effect at once: a cached report from before it (or before its removal) is not used.
+  if (( age >= 0 && age <= REPORT_MAX_AGE_S )) && [[ -s $dir/health-report.json ]] \
+    && REPORT="$(jq -ce --argjson d "$drained" 'select(.drain == $d)' "$dir/health-report.json")"; then
+    HEALTH_OK="$(jq -r 'if .healthy then 1 else 0 end' <<< "$REPORT")"
+  else
+    full_report
+    printf '%s\n' "$REPORT" > "$dir/health-report.json.tmp" && mv -f "$dir/health-report.json.tmp" "$dir/health-report.json"
+  fi
+  exec {fd}>&-
+}
+
 # serve_request: one HTTP exchange on stdin/stdout (socat EXEC or systemd Accept=yes hands us the socket).
 serve_request() {
-  local method="" target="" line n=0 code reason body len
-  IFS=' ' read -r -t 5 method target _ || true
-  # Drain the request headers (bounded), so the client sees a clean response.
-  while IFS= read -r -t 2 line && (( n++ < 100 )); do
+  local method="" target="" line n=0 code reason body len end left
+  end=$(( ${EPOCHREALTIME/./} + REQUEST_WINDOW_US ))
+  IFS=' ' read -r -t "$(time_left "$end")" -n 1024 method target _ || true
+  # Drain the request headers (bounded in count, size and time), so the client sees a clean response.
+  while (( n++ < 50 )) && left="$(time_left "$end")" && IFS= read -r -t "$left" -n 1024 line; do
     line=${line%$'\r'}
     [[ -z $line ]] && break
   done
@@ -108,7 +143,7 @@ serve_request() {
   elif [[ $target != /health && $target != /health/ ]]; then
     code=404 reason="Not Found" body='{"error":"only GET /health"}'
   else
-    full_report
+    cached_report
     body=$REPORT
     if (( HEALTH_OK )); then code=200 reason=OK; else code=503 reason="Service Unavailable"; fi
   fi
@@ -128,7 +163,7 @@ request_command() {
 }
 
 socat_address() {
-  printf 'TCP-LISTEN:%s,bind=%s,reuseaddr,fork,max-children=16' "$HEALTH_PORT" "$SELF_IP"
+  printf 'TCP-LISTEN:%s,bind=%s,reuseaddr,fork,max-children=64' "$HEALTH_PORT" "$SELF_IP"
 }
 
 http_serving() {
@@ -159,6 +194,7 @@ http_start_socat() {
     return 0
   fi
   mkdir -p "$(dirname "$pidfile")" "$(dirname "$logfile")"
+  touch "$logfile" && chmod 0640 "$logfile"
   log::to_file CMD "setsid socat -lf $logfile $(socat_address) EXEC:$cmd"
   ( close_fds; exec setsid socat -lf "$logfile" "$(socat_address)" "EXEC:$cmd" < /dev/null > /dev/null 2>&1 ) &
   pid=$!

@@ -87,8 +87,7 @@ main() {
   SELF_IP="" SELF_HOSTNAME=""
   if i="$(node::self_index)"; then SELF_IP=${NODE_IPS[i]} SELF_HOSTNAME=${NODE_HOSTNAMES[i]}; fi
   # Serialize: keepalived may fire a new transition while the previous notify still runs.
-  lockfile="$(path::of /run/lock)/hpc-cluster-vip-notify.lock"
-  [[ -d "$(dirname "$lockfile")" ]] || lockfile="${TMPDIR:-/tmp}/hpc-cluster-vip-notify.lock"
+  lockfile="$(lock::dir)/hpc-cluster-vip-notify.lock"
   exec {notify_fd}<>"$lockfile"
   flock -w 30 "$notify_fd" || log::warn "another vip_notify.sh run held the lock for 30 s; going on"
   record_transition "$state" "$prio"
