@@ -8,8 +8,9 @@
 #   --remove    remove that schedule
 #   --prune     delete the snapshots the retention policy does not keep: every snapshot younger than
 #               retention_policy.daily days, the newest of each ISO week younger than .weekly weeks, the
-#               first of each of the last .monthly months, and always the newest one. With --dry-run it
-#               only prints the plan. Interrupted (.partial) snapshots are removed too.
+#               first of each of the last .monthly months, and always the newest one; backup.retention_days,
+#               when set, caps that: nothing older than that many days is kept (but the newest). With
+#               --dry-run it only prints the plan. Interrupted (.partial) snapshots are removed too.
 #   --status    the schedule and the last backup's outcome (also in ${STATE_DIR}/backup_status.json and,
 #               for Prometheus, node_exporter's textfile directory); --json for JSON
 #
@@ -154,7 +155,7 @@ prune() {
       run::is_dry && printf '[dryrun] keep %s (%s)\n' "$id" "$reason"
     else
       deleted=$(( deleted + 1 ))
-      if run::is_dry; then printf '[dryrun] would delete %s\n' "$snaps/$id"; else rm -rf -- "${snaps:?}/$id"; log::to_file INFO "deleted $id"; fi
+      if run::is_dry; then printf '[dryrun] would delete %s%s\n' "$snaps/$id" "${reason:+ ($reason)}"; else rm -rf -- "${snaps:?}/$id"; log::to_file INFO "deleted $id"; fi
     fi
   done < <(backup::prune_plan "$now" "${ids[@]+"${ids[@]}"}")
   # the copies of this node's snapshots on the peers and off-site, by the same plan
@@ -162,7 +163,7 @@ prune() {
     SELF_HOSTNAME=${NODE_HOSTNAMES[SELF_INDEX]} SELF_IP=${NODE_IPS[SELF_INDEX]}
   fi
   backup::prune_copies "$now"
-  log::ok "retention (daily ${BACKUP_KEEP_DAILY}d, weekly ${BACKUP_KEEP_WEEKLY}w, monthly ${BACKUP_KEEP_MONTHLY}m): $kept kept, $deleted $(run::is_dry && echo 'would be ')deleted"
+  log::ok "retention (daily ${BACKUP_KEEP_DAILY}d, weekly ${BACKUP_KEEP_WEEKLY}w, monthly ${BACKUP_KEEP_MONTHLY}m${BACKUP_RETENTION_DAYS:+, cap ${BACKUP_RETENTION_DAYS}d}): $kept kept, $deleted $(run::is_dry && echo 'would be ')deleted"
 }
 
 status() {
