@@ -6,8 +6,8 @@
 bats_require_minimum_version 1.5.0
 
 setup_file() {
-  export LAB_PREFIX=${LAB_PREFIX:-bkp}
   load backup_helpers
+  bkp_prefix
   lab_setup 3 >/dev/null 2>&1
   bkp_full_prepare "$(toolkit_fixture lab/backup-full.yaml)" n1 n2 n3
   lab_exec n1 "$TK/start_multi_complete.sh" --bootstrap --yes >"$BATS_FILE_TMPDIR/n1.log" 2>&1 || { tail -n 40 "$BATS_FILE_TMPDIR/n1.log" >&3; false; }
@@ -16,14 +16,14 @@ setup_file() {
 }
 
 teardown_file() {
-  export LAB_PREFIX=${LAB_PREFIX:-bkp}
   load backup_helpers
+  bkp_prefix
   lab_teardown >/dev/null 2>&1 || true
 }
 
 setup() {
-  export LAB_PREFIX=${LAB_PREFIX:-bkp}
   load backup_helpers
+  bkp_prefix
   bats_load_library bats-support
   bats_load_library bats-assert
 }
