@@ -65,6 +65,14 @@ extra_databases() {
                 WHERE schema_name NOT IN ('mysql','information_schema','performance_schema','sys')")
 }
 
+# users_sql: the accounts and grants of the dump, without the server's own install-time grants
+# "GRANT PROXY ON ''@'%' TO root/mysql@localhost" (every server has them). Replayed through Galera,
+# each fails on the other nodes' appliers (no PROXY right) and leaves a broken anonymous ''@'' row
+# in their mysql.global_priv, on which every later mariadb-dump --system=users there fails.
+users_sql() {
+  gzip -dc -- "$SRC/mariadb_users.sql.gz" | grep -v '^GRANT PROXY ON ``@`%` TO `\(root\|mysql\)`@`localhost`' || true
+}
+
 load() {
   local extra=() db started=$SECONDS
   mapfile -t extra < <(extra_databases)
@@ -78,7 +86,7 @@ load() {
   log::info "loading $(jq -r '.databases | length' "$SRC/position.json") database(s) from $SRC"
   # mariadb stops at the first failing statement and exits non-zero (no --force).
   gzip -dc -- "$SRC/mariadb_all.sql.gz" | mariadb --binary-mode
-  gzip -dc -- "$SRC/mariadb_users.sql.gz" | mariadb --binary-mode
+  users_sql | mariadb --binary-mode
   for db in "${extra[@]+"${extra[@]}"}"; do
     log::info "dropping database $db (created after the backup)"
     sql "DROP DATABASE \`${db//\`/\`\`}\`"
