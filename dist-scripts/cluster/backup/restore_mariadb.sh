@@ -75,7 +75,7 @@ extra_databases() {
 #   server has them) are left out: they fail on every applier (no PROXY right there).
 users_sql() {
   local me user host to='CURRENT_USER()'
-  me="$(sql 'SELECT CURRENT_USER()' 2>/dev/null || true)"
+  me="$(sql 'SELECT CURRENT_USER()' 2>/dev/null < /dev/null || true)" # stdin: the caller's loop
   user=${me%@*} host=${me##*@}
   if [[ $me == *@* && $user =~ ^[A-Za-z0-9_.%-]+$ && $host =~ ^[A-Za-z0-9_.%:-]+$ ]]; then
     to="\`$user\`@\`$host\`"
