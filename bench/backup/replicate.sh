@@ -4,12 +4,13 @@
 #          --link-dest to the previous copy there), next to a plain `rsync -aH` of the same snapshot to
 #          the same peer in the same run. Two lab nodes, configs-only snapshots holding MB of files.
 # Goal (issue 19): the copy of an unchanged incremental <= 5 % of the full copy's bytes.
-# Needs root and the lab (bats/lab/lab); uses lab prefix ${LAB_PREFIX:-bkr} and removes it at the end.
+# Needs root and the lab (bats/lab/lab); uses lab prefix ${LAB_PREFIX:-bkr-<hash of this checkout>}
+# (unique per checkout, so two worktrees never share a lab) and removes it at the end.
 set -Eeuo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 MB=${1:-64}
 RUNS=${2:-3}
-export LAB_PREFIX=${LAB_PREFIX:-bkr}
+export LAB_PREFIX=${LAB_PREFIX:-bkr-$(pwd | cksum | awk '{ printf "%04x", $1 % 65536 }')}
 LAB=bats/lab/lab
 TK=/opt/hpc-dashboard/cluster
 OUT="$(mktemp -d /tmp/bench-replicate.XXXXXX)"

@@ -5,12 +5,13 @@
 #          `tar` of the same config trees; an unchanged incremental as a fraction of the full; and
 #          `restore.sh --latest --force` seconds (the RTO of a one-node restore).
 # Goals (issue 9): full <= 1.25 x baseline, unchanged incremental <= 10 % of full, restore <= 5 min.
-# Needs root and the lab (bats/lab/lab); uses lab prefix "bkp" and removes it at the end.
+# Needs root and the lab (bats/lab/lab); uses lab prefix ${LAB_PREFIX:-bkb-<hash of this checkout>}
+# (never a lab suite's: a shared prefix lets one run tear down the other) and removes it at the end.
 set -Eeuo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 ROWS=${1:-1000000}
 RUNS=${2:-3}
-export LAB_PREFIX=bkp
+export LAB_PREFIX=${LAB_PREFIX:-bkb-$(pwd | cksum | awk '{ printf "%04x", $1 % 65536 }')}
 LAB=bats/lab/lab
 TK=/opt/hpc-dashboard/cluster
 OUT="$(mktemp -d /tmp/bench-backup.XXXXXX)"

@@ -4,6 +4,14 @@ load "${HPC_REPO_ROOT:-$BATS_TEST_DIRNAME/../../..}/bats/helpers/toolkit.bash"
 
 TK=/opt/hpc-dashboard/cluster
 
+# bkp_prefix: this suite's lab prefix, exported for the helpers and the tests: $LAB_PREFIX when set,
+# else the one bats/lab/helpers.bash derives from the .bats path (unique per suite and per checkout:
+# the fixed default "bkp" these suites had let another worktree's run tear this lab down mid-test).
+bkp_prefix() {
+  export LAB_PREFIX
+  LAB_PREFIX=$(lab_prefix)
+}
+
 # bkp_node_start: MariaDB (logging to a file, bound to the node address) and keepalived (init scripts,
 # as the toolkit's svc::* would start them without systemd), a mounted GlusterFS volume, the secrets file.
 bkp_node_start() {
@@ -85,6 +93,12 @@ bkp_keepalived_pid() {
 
 bkp_latest() {
   lab_exec n1 bash -c 'ls /data/system_backup/snapshots | grep -v partial | tail -n 1'
+}
+
+# bkp_resign DIR: on n1, authenticate DIR/metadata.json again after a test edited it, with openssl as
+# the reference HMAC-SHA256 and the lab's BACKUP_HMAC_KEY (an unsigned edit is refused, as it should be).
+bkp_resign() {
+  lab_exec n1 sh -c 'openssl dgst -sha256 -hmac lab-hmac-key -r "$1/metadata.json" | cut -c1-64 > "$1/metadata.hmac"' _ "$1"
 }
 
 bkp_count() {

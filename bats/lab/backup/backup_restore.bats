@@ -8,8 +8,8 @@
 bats_require_minimum_version 1.5.0
 
 setup_file() {
-  export LAB_PREFIX=${LAB_PREFIX:-bkp}
   load backup_helpers
+  bkp_prefix
   lab_setup 1
   toolkit_generate "$(toolkit_fixture lab/backup-1.yaml)" "$BATS_FILE_TMPDIR/gen"
   lab_push "$BATS_FILE_TMPDIR/gen/cluster"
@@ -18,14 +18,14 @@ setup_file() {
 }
 
 teardown_file() {
-  export LAB_PREFIX=${LAB_PREFIX:-bkp}
   load backup_helpers
+  bkp_prefix
   lab_teardown
 }
 
 setup() {
-  export LAB_PREFIX=${LAB_PREFIX:-bkp}
   load backup_helpers
+  bkp_prefix
   bats_load_library bats-support
   bats_load_library bats-assert
 }
@@ -108,14 +108,11 @@ printf 'X' | dd of=\$f bs=1 seek=100 conv=notrunc status=none"
 }
 
 @test "a restore whose database step fails rolls back to exactly the state before" {
-  # Found at merge: on this one-node lab, the incremental taken by the test before fails its HMAC check
-  # ("metadata.json does not match metadata.hmac"); opt in with LAB_WIP=1 until it is fixed (issue 19).
-  [[ ${LAB_WIP:-0} == 1 ]] || skip "one-node incremental fails its HMAC check (issue 19, LAB_WIP=1 runs it)"
   lab_exec n1 "$TK/backup/backup.sh" 2>/dev/null
   local id before ka
   id="$(bkp_latest)"
-  # A snapshot that verifies (checksums updated) but whose SQL breaks after the first database
-  # was already dropped and half reloaded.
+  # A snapshot that verifies (checksum updated, metadata.json signed again as a backup with that
+  # content would be) but whose SQL breaks after the first database was already dropped and half reloaded.
   lab_exec n1 bash -c "set -e
 d=/data/system_backup/snapshots/$id
 f=\$d/databases/mariadb/mariadb_all.sql.gz
@@ -124,6 +121,7 @@ rm -f \$f && cp /tmp/bad.gz \$f
 sum=\$(sha256sum < \$f | cut -c1-64)
 jq --arg s \$sum '.files[\"databases/mariadb/mariadb_all.sql.gz\"] = \$s' \$d/metadata.json > /tmp/m.json
 cat /tmp/m.json > \$d/metadata.json"
+  bkp_resign "/data/system_backup/snapshots/$id"
   lab_exec n1 bash -c 'mariadb -e "INSERT INTO auth_portal.users VALUES (900002, \"after-backup-2\", MD5(2)); CREATE DATABASE made_later"
 echo "# changed after the backup" >> /etc/keepalived/keepalived.conf
 echo "written after the backup" > /mnt/gluster/home/alice/later.txt'
@@ -143,9 +141,6 @@ echo "written after the backup" > /mnt/gluster/home/alice/later.txt'
 }
 
 @test "restore --dry-run verifies, prints the plan and changes nothing" {
-  # Found at merge: on this one-node lab, the incremental taken by the test before fails its HMAC check
-  # ("metadata.json does not match metadata.hmac"); opt in with LAB_WIP=1 until it is fixed (issue 19).
-  [[ ${LAB_WIP:-0} == 1 ]] || skip "one-node incremental fails its HMAC check (issue 19, LAB_WIP=1 runs it)"
   local before ka count
   lab_exec n1 mariadb -e 'DELETE FROM auth_portal.users WHERE id < 10'
   before="$(bkp_fingerprint)"

@@ -6,8 +6,8 @@
 bats_require_minimum_version 1.5.0
 
 setup_file() {
-  export LAB_PREFIX=${LAB_PREFIX:-bkp}
   load backup_helpers
+  bkp_prefix
   lab_setup 3 >/dev/null 2>&1
   bkp_full_prepare "$(toolkit_fixture lab/backup-full.yaml)" n1 n2 n3
   lab_exec n1 "$TK/start_multi_complete.sh" --bootstrap --yes >"$BATS_FILE_TMPDIR/n1.log" 2>&1 || { tail -n 40 "$BATS_FILE_TMPDIR/n1.log" >&3; false; }
@@ -16,14 +16,14 @@ setup_file() {
 }
 
 teardown_file() {
-  export LAB_PREFIX=${LAB_PREFIX:-bkp}
   load backup_helpers
+  bkp_prefix
   lab_teardown >/dev/null 2>&1 || true
 }
 
 setup() {
-  export LAB_PREFIX=${LAB_PREFIX:-bkp}
   load backup_helpers
+  bkp_prefix
   bats_load_library bats-support
   bats_load_library bats-assert
 }
@@ -99,9 +99,10 @@ shared_sums() {
 }
 
 @test "issue 19: n1 destroyed, restore --latest on n2 brings rows, keys and files back from n2's copy; newer keys go" {
-  # Not yet green on the merged toolkit (the precondition of 2000 keys fails after the first test):
-  # opt in with LAB_WIP=1 until it is (issue 19).
-  [[ ${LAB_WIP:-0} == 1 ]] || skip "issue 19's destroyed-node restore is work in progress (LAB_WIP=1 runs it)"
+  # Not green yet (issue 19): MariaDB and Redis now come back (2000 keys, the newer ones deleted), but
+  # restore_slurm.sh still waits for the removed n1 to see the restored state on its mount, and its
+  # rollback tries to stop Slurm there over SSH. Opt in with LAB_WIP=1 until it skips removed members.
+  [[ ${LAB_WIP:-0} == 1 ]] || skip "restore_slurm.sh still waits for the removed n1 (issue 19, LAB_WIP=1 runs it)"
   wait_until 60 bkp_synced n3 3
   lab_exec n1 bash -c 'mkdir -p /mnt/gluster/uploads /mnt/gluster/frontend && head -c 300000 /dev/urandom > /mnt/gluster/uploads/photo.bin && echo "<h1>portal</h1>" > /mnt/gluster/frontend/index.html'
   shared_sums n1 > "$BATS_TEST_TMPDIR/shared"
@@ -137,8 +138,13 @@ shared_sums() {
   lab_exec n2 bash -c 'for i in $(seq 1 50); do printf "SET after:%s x\n" $i; done | REDISCLI_AUTH=redis-secret-3 redis-cli -c -h 10.213.0.12 >/dev/null'
   lab crash n1
   n1_data_wipe
+  # DISASTER_RECOVERY.md's first step for a server gone for good: remove it from the services that
+  # would otherwise wait for it (Redis: its slots served again, empty; Slurm: its daemons not stopped)
   run lab_exec n2 "$TK/utils/node_remove.sh" --service redis --yes 10.213.0.11
   echo "# node_remove redis: exit $status" >&3
+  assert_success
+  run lab_exec n2 "$TK/utils/node_remove.sh" --service scheduler --yes 10.213.0.11
+  echo "# node_remove scheduler: exit $status" >&3
   assert_success
   lab_exec n2 mariadb -e 'DELETE FROM auth_portal.users WHERE id > 10'
   lab_exec n2 rm /mnt/gluster/uploads/photo.bin /mnt/gluster/frontend/index.html

@@ -6,8 +6,8 @@
 bats_require_minimum_version 1.5.0
 
 setup_file() {
-  export LAB_PREFIX=${LAB_PREFIX:-bkp}
   load backup_helpers
+  bkp_prefix
   lab_setup 3
   lab ssh-mesh >/dev/null
   toolkit_generate "$(toolkit_fixture lab/backup-3.yaml)" "$BATS_FILE_TMPDIR/gen"
@@ -41,14 +41,14 @@ INSERT INTO users SELECT seq, CONCAT('user', seq) FROM seq_1_to_20000;"
 }
 
 teardown_file() {
-  export LAB_PREFIX=${LAB_PREFIX:-bkp}
   load backup_helpers
+  bkp_prefix
   lab_teardown
 }
 
 setup() {
-  export LAB_PREFIX=${LAB_PREFIX:-bkp}
   load backup_helpers
+  bkp_prefix
   bats_load_library bats-support
   bats_load_library bats-assert
 }

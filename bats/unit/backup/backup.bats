@@ -122,6 +122,23 @@ $a"
   assert_output failed
 }
 
+@test "an anonymous ''@'' row the server never loaded: the accounts dump fails naming the fix" {
+  stub mariadb-dump 'if [[ $* == *--system=users* ]]; then echo "mariadb-dump: Couldn'"'"'t execute '"'"'SHOW CREATE USER '"''"'@'"''"''"'"'" >&2; exit 2; fi; echo "CREATE DATABASE app;"'
+  stub mariadb 'case "$*" in
+  *"SELECT 1"*) echo 1 ;;
+  *"@@wsrep_on"*) echo 0 ;;
+  *global_priv*) echo 1 ;;
+  *schemata*) echo app ;;
+  *VERSION*) echo 10.11.19-MariaDB ;;
+  *) cat >/dev/null ;;
+esac'
+  run "$BKP_TOOLKIT/backup/backup.sh" --only-databases
+  assert_failure
+  assert_output --partial "[ERROR MariaDBUsers]"
+  assert_output --partial "DELETE FROM mysql.global_priv WHERE user = '' AND host = ''"
+  [ -z "$(ls -A "$(snaps)")" ]
+}
+
 @test "MariaDB down: the backup refuses with a preflight error naming the fix" {
   stub mariadb 'exit 1'
   run "$BKP_TOOLKIT/backup/backup.sh" --only-databases

@@ -137,3 +137,40 @@ refused_untouched() {
   assert_output --partial "BACKUP_HMAC_KEY"
   [ -z "$(ls "$(snaps)" 2>/dev/null | grep -v partial)" ]
 }
+
+# Issue 19, found at merge: on the one-node lab the rollback and --dry-run tests failed with "metadata.json
+# does not match metadata.hmac". The incremental itself was sound; the rollback test edited a checksum
+# in metadata.json (to plant a dump that verifies but whose SQL breaks) and did not sign it again. This
+# pins both halves: an incremental's metadata shares no inode with the snapshot it links to (so an edit
+# in place cannot leak into it), and an edited metadata.json verifies again only once re-signed.
+@test "an incremental's metadata is its own; an edited checksum verifies only once metadata.json is re-signed" {
+  local full inc d f
+  full="$(take)"
+  sleep 1
+  inc="$(take --incremental)"
+  [ "$inc" != "$full" ]
+  d="$(snaps)/$inc"
+  [ "$(jq -r .linked_to "$d/metadata.json")" = "$full" ]
+  [ "$(stat -c %h "$d/metadata.json")" = 1 ] && [ "$(stat -c %h "$d/metadata.hmac")" = 1 ]
+  f=databases/mariadb/mariadb_all.sql.gz
+  [ "$(stat -c %i "$d/$f")" = "$(stat -c %i "$(snaps)/$full/$f")" ] # unchanged dump: hard-linked
+  run "$BKP_TOOLKIT/backup/restore.sh" --id "$inc" --dry-run
+  assert_success
+  assert_output --partial "all checksums match"
+  # the lab's edit: a new dump (its own inode) and its sum written into metadata.json in place
+  rm -f "$d/$f"
+  printf 'CREATE DATABASE app; THIS IS NOT SQL;\n' | gzip -n > "$d/$f"
+  jq --arg s "$(sha256sum "$d/$f" | cut -c1-64)" --arg f "$f" '.files[$f] = $s' "$d/metadata.json" > "$BATS_TEST_TMPDIR/m"
+  cat "$BATS_TEST_TMPDIR/m" > "$d/metadata.json"
+  run "$BKP_TOOLKIT/backup/restore.sh" --id "$inc" --dry-run
+  assert_failure 6
+  assert_output --partial "metadata.json does not match metadata.hmac"
+  resign "$d"
+  run "$BKP_TOOLKIT/backup/restore.sh" --id "$inc" --dry-run
+  assert_success
+  assert_output --partial "all checksums match"
+  # and the snapshot it links to is untouched by any of it
+  run "$BKP_TOOLKIT/backup/restore.sh" --id "$full" --dry-run
+  assert_success
+  assert_output --partial "all checksums match"
+}

@@ -260,3 +260,34 @@ esac'
   assert_failure 5
   assert_output --partial "is not mounted here"
 }
+
+@test "the accounts are restored safe for Galera: no CURRENT_USER(), no install-time PROXY grants (each left a broken ''@'' row)" {
+  fake_init keepalived
+  stub mariadb-dump 'if [[ $* == *--system=users* ]]; then
+  printf "%s\n" "CREATE USER IF NOT EXISTS \`u\`@\`%\`;" "GRANT PROXY ON \`\`@\`%\` TO \`root\`@\`localhost\` WITH GRANT OPTION;" \
+    "GRANT PROXY ON \`\`@\`%\` TO \`mysql\`@\`localhost\` WITH GRANT OPTION;" "GRANT PROXY ON \`\`@\`%\` TO \`app\`@\`%\`;" "GRANT USAGE ON *.* TO \`u\`@\`%\`;" \
+    "CREATE ROLE IF NOT EXISTS mariadb_dump_import_role;" "GRANT mariadb_dump_import_role TO CURRENT_USER();"
+else echo "CREATE DATABASE app;"; fi'
+  take >/dev/null
+  sleep 1
+  stub mariadb 'case "$*" in
+  *"SELECT 1"*) echo 1 ;;
+  *"@@wsrep_on"*) echo 0 ;;
+  *schemata*) echo app ;;
+  *VERSION*) echo 10.11.19-MariaDB ;;
+  *CURRENT_USER*) echo root@localhost ;;
+  *binary-mode*) cat >> "$BATS_TEST_TMPDIR/loaded.sql" ;;
+  *) cat >/dev/null ;;
+esac'
+  run "$BKP_TOOLKIT/backup/restore.sh" --latest --force
+  assert_success
+  run cat "$BATS_TEST_TMPDIR/loaded.sql"
+  assert_line 'CREATE USER IF NOT EXISTS `u`@`%`;'
+  assert_line 'GRANT USAGE ON *.* TO `u`@`%`;'
+  assert_line 'GRANT PROXY ON ``@`%` TO `app`@`%`;' # an admin's own proxy grant stays
+  refute_output --partial 'GRANT PROXY ON ``@`%` TO `root`@`localhost`'
+  refute_output --partial 'GRANT PROXY ON ``@`%` TO `mysql`@`localhost`'
+  refute_output --partial 'CURRENT_USER()'
+  # replayed on a Galera applier, CURRENT_USER() would be ''@'' (and GRANT would create that account)
+  assert_line 'GRANT mariadb_dump_import_role TO `root`@`localhost`;'
+}

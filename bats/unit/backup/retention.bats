@@ -90,3 +90,46 @@ EXPECTED_400="20250401_020000
   run "$BKP_TOOLKIT/backup/backup_scheduler.sh" --prune --dry-run --now "$NOW"
   refute_output --partial 20260315_030000
 }
+
+# with_retention_days N: a private copy of the toolkit whose config has backup.retention_days: N.
+with_retention_days() {
+  cp -a "$BKP_TOOLKIT" "$BATS_TEST_TMPDIR/toolkit"
+  BKP_TOOLKIT="$BATS_TEST_TMPDIR/toolkit"
+  sed -i "s/^BACKUP_RETENTION_DAYS=.*/BACKUP_RETENTION_DAYS='$1'/" "$BKP_TOOLKIT/lib/config.sh"
+  grep -qx "BACKUP_RETENTION_DAYS='$1'" "$BKP_TOOLKIT/lib/config.sh"
+}
+
+@test "backup.retention_days caps the policy: the monthly and weekly snapshots older than the cap go too" {
+  make_daily 400
+  with_retention_days 30
+  run "$BKP_TOOLKIT/backup/backup_scheduler.sh" --prune --dry-run --now "$NOW"
+  assert_success
+  assert_output --partial "would delete $(snaps)/20260201_020000 (retention_days)"
+  assert_output --partial "cap 30d"
+  run "$BKP_TOOLKIT/backup/backup_scheduler.sh" --prune --now "$NOW"
+  assert_success
+  assert_output --partial "10 kept, 390 deleted"
+  # the last week, and the Sundays and 1st of the month that are younger than 30 days
+  run ls "$(snaps)"
+  assert_output "$(grep -E '^2026(0222|0301|03(0[89]|1[0-5]))_' <<< "$EXPECTED_400")"
+}
+
+@test "backup.retention_days never deletes the newest snapshot, however old" {
+  mkdir -p "$(snaps)/20250101_020000" "$(snaps)/20250102_020000"
+  echo '{"completed": true}' > "$(snaps)/20250101_020000/metadata.json"
+  echo '{"completed": true}' > "$(snaps)/20250102_020000/metadata.json"
+  with_retention_days 1
+  run "$BKP_TOOLKIT/backup/backup_scheduler.sh" --prune --dry-run --now "$NOW"
+  assert_success
+  assert_output --partial "[dryrun] keep 20250102_020000 (newest)"
+  assert_output --partial "would delete $(snaps)/20250101_020000 (retention_days)"
+}
+
+@test "without backup.retention_days the policy alone decides (the 400-day series keeps its 12 months)" {
+  grep -qx "BACKUP_RETENTION_DAYS=''" "$BKP_TOOLKIT/lib/config.sh"
+  make_daily 400
+  run "$BKP_TOOLKIT/backup/backup_scheduler.sh" --prune --dry-run --now "$NOW"
+  assert_success
+  refute_output --partial retention_days
+  refute_output --partial "cap "
+}

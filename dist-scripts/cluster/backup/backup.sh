@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage: backup.sh [--full | --incremental] [--only-configs | --only-databases | --only-state] [--dry-run] [--json]
+# Usage: backup.sh [--full | --incremental] [--only-configs | --only-databases | --only-state] [--scheduled] [--dry-run] [--json]
 # Summary: Take a verified snapshot of configs, databases and cluster state on this node's local disk.
 #
 # Writes ${STORAGE_BACKUP_PATH}/snapshots/YYYYMMDD_HHMMSS/ (configs/ databases/ state/ systemd/
@@ -17,6 +17,9 @@
 #   --only-configs           config trees and systemd units only
 #   --only-databases         MariaDB and Redis only
 #   --only-state             Slurm state, shared storage files (when configured) and this node's state
+#   --scheduled              (the installed schedule) take the snapshot only when this node is the
+#                            highest-priority member that is up with the schedule installed; on the
+#                            others do nothing (exit 0): that member's snapshot is copied here
 #   --dry-run                print what would be copied and run; change nothing
 #   --json                   print the snapshot's metadata (without the file list) on stdout
 #
@@ -30,6 +33,7 @@ source "$HPC_LIB_DIR/backup.sh"
 
 TYPE=incremental
 JSON=0
+SCHEDULED=0
 BACKUP_SELECTED=(configs databases redis_rdb slurm_state shared_storage state)
 
 # shellcheck disable=SC2034 # DRY_RUN and ASSUME_YES are read by lib/run.sh and lib/ui.sh
@@ -39,6 +43,7 @@ parse_args() {
       --full) TYPE=full ;;
       --incremental) TYPE=incremental ;;
       --only-configs|--only-databases|--only-state) cli::only "$1" ;;
+      --scheduled) SCHEDULED=1 ;;
       --dry-run) DRY_RUN=1 ;;
       --json) JSON=1 ;;
       -h|--help) lib::help; exit 0 ;;
@@ -89,8 +94,16 @@ main() {
   log::phase preflight
   command -v jq >/dev/null || die "[ERROR Jq]: jq is needed (fix: apt-get install jq)" "$EXIT_PREFLIGHT"
   command -v rsync >/dev/null || die "[ERROR Rsync]: rsync is needed (fix: apt-get install rsync)" "$EXIT_PREFLIGHT"
-  lock::acquire backup
   identify_node
+  if (( SCHEDULED )); then
+    backup::scheduled_taker
+    if (( ! BACKUP_TAKER_SELF )); then
+      log::ok "scheduled backup: $BACKUP_TAKER_HOST ($BACKUP_TAKER_IP) is up and takes the cluster's snapshot; its copy arrives here by replication. Nothing to do on this node."
+      return 0
+    fi
+    log::info "scheduled backup: this node is the highest-priority member up with the schedule; it takes the cluster's snapshot"
+  fi
+  lock::acquire backup
   log::phase backup
   BACKUP_RECORD_STATUS=1 # a failure inside backup::take is recorded for monitoring by its EXIT trap
   backup::take "$TYPE"

@@ -65,6 +65,27 @@ extra_databases() {
                 WHERE schema_name NOT IN ('mysql','information_schema','performance_schema','sys')")
 }
 
+# users_sql: the accounts and grants of the dump, made safe to replay through Galera, where each
+# statement runs again on the other nodes' appliers, as an applier user ''@'':
+# - mariadb-dump's "GRANT mariadb_dump_import_role TO CURRENT_USER()" names the loading account
+#   explicitly (on an applier CURRENT_USER() is ''@'', and the dump's sql_mode lets GRANT create that
+#   account: a broken anonymous ''@'' row in mysql.global_priv, on which every later
+#   mariadb-dump --system=users there fails);
+# - the server's own install-time grants "GRANT PROXY ON ''@'%' TO root/mysql@localhost" (every
+#   server has them) are left out: they fail on every applier (no PROXY right there).
+users_sql() {
+  local me user host to='CURRENT_USER()'
+  me="$(sql 'SELECT CURRENT_USER()' 2>/dev/null < /dev/null || true)" # stdin: the caller's loop
+  user=${me%@*} host=${me##*@}
+  if [[ $me == *@* && $user =~ ^[A-Za-z0-9_.%-]+$ && $host =~ ^[A-Za-z0-9_.%:-]+$ ]]; then
+    to="\`$user\`@\`$host\`"
+  fi
+  # shellcheck disable=SC2016 # backquotes of SQL identifiers, not a command
+  gzip -dc -- "$SRC/mariadb_users.sql.gz" \
+    | sed "s/ TO CURRENT_USER();\$/ TO $to;/" \
+    | grep -v '^GRANT PROXY ON ``@`%` TO `\(root\|mysql\)`@`localhost`' || true
+}
+
 load() {
   local extra=() db started=$SECONDS
   mapfile -t extra < <(extra_databases)
@@ -78,7 +99,7 @@ load() {
   log::info "loading $(jq -r '.databases | length' "$SRC/position.json") database(s) from $SRC"
   # mariadb stops at the first failing statement and exits non-zero (no --force).
   gzip -dc -- "$SRC/mariadb_all.sql.gz" | mariadb --binary-mode
-  gzip -dc -- "$SRC/mariadb_users.sql.gz" | mariadb --binary-mode
+  users_sql | mariadb --binary-mode
   for db in "${extra[@]+"${extra[@]}"}"; do
     log::info "dropping database $db (created after the backup)"
     sql "DROP DATABASE \`${db//\`/\`\`}\`"

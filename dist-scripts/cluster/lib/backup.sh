@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 # lib/backup.sh - snapshots of configs, databases and cluster state: take, list, verify, prune.
 # Sourced by backup/backup.sh, backup/restore.sh and backup/backup_scheduler.sh (after common.sh); it
-# sources the rest: backup_files.sh (copies, sums), backup_take.sh (one snapshot), backup_retention.sh,
-# backup_status.sh (monitoring).
+# sources the rest: backup_files.sh (copies, sums), backup_integrity.sh (HMAC, listed entries),
+# backup_replicate.sh (copies on peers), backup_take.sh (one snapshot), backup_retention.sh,
+# backup_schedule.sh (which member takes the scheduled snapshot), backup_status.sh (monitoring).
 #
 # A snapshot is ${STORAGE_BACKUP_PATH}/snapshots/YYYYMMDD_HHMMSS/ holding
 #   configs/<absolute path>/...   copies of the config trees (/etc/mysql -> configs/etc/mysql/...)
@@ -195,5 +196,7 @@ source "$HPC_LIB_DIR/backup_replicate.sh"
 source "$HPC_LIB_DIR/backup_take.sh"
 # shellcheck source=../lib/backup_retention.sh
 source "$HPC_LIB_DIR/backup_retention.sh"
+# shellcheck source=../lib/backup_schedule.sh
+source "$HPC_LIB_DIR/backup_schedule.sh"
 # shellcheck source=../lib/backup_status.sh
 source "$HPC_LIB_DIR/backup_status.sh"

@@ -316,8 +316,10 @@ redis::cover_orphan_slots() {
     END { st = -1; for (s = 0; s < 16384; s++) { if (!(s in own)) { if (st < 0) st = s } else if (st >= 0) { print st, s - 1; st = -1 } }
           if (st >= 0) print st, 16383 }' <<< "$out")
   run::is_dry && return 0
-  # every master must see the new owners before a check compares their views
+  # every master must see the new owners before a check compares their views (cluster_state:ok
+  # first, then one slot map on all of them: the epochs bumped on each survivor settle by gossip)
   run::wait_until 30 "every Redis master to serve all slots" redis::_all_ok "${masters[@]}"
+  run::wait_until 30 "every Redis master to agree on the slot map" cluster::agree "$host" || true
 }
 
 redis::_all_ok() {

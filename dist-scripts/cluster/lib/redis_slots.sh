@@ -55,11 +55,18 @@ cluster::repair() {
 }
 
 # cluster::check HOST: redis-cli --cluster check is clean (all slots covered, none open).
+# The report is kept in CLUSTER_CHECK_OUT, so a failure can say what the check found.
 cluster::check() {
   local out
-  out="$(redis-cli --no-auth-warning --cluster check "$1:$REDIS_PORT" 2>&1)" || { printf '%s\n' "$out" >> "$(redis::trace)"; return 1; }
+  out="$(redis-cli --no-auth-warning --cluster check "$1:$REDIS_PORT" 2>&1)" || { CLUSTER_CHECK_OUT=$out; printf '%s\n' "$out" >> "$(redis::trace)"; return 1; }
+  CLUSTER_CHECK_OUT=$out
   printf '%s\n' "$out" >> "$(redis::trace)"
   [[ $out == *"[OK] All $REDIS_SLOTS slots covered."* && $out != *"[WARNING]"* && $out != *"[ERR]"* ]]
+}
+
+# cluster::check_problems: the lines of the last check that made it fail (colours removed).
+cluster::check_problems() {
+  printf '%s\n' "${CLUSTER_CHECK_OUT:-}" | sed 's/\x1b\[[0-9;]*m//g' | grep -iE '\[ERR\]|\[WARNING\]|warning|could not' | head -n 5 | tr '\n' ' '
 }
 
 # cluster::agree HOST: redis-cli --cluster check sees one slot map on every node.
@@ -75,7 +82,7 @@ cluster::verify() {
   run::is_dry && return 0
   if ! cluster::check "$host"; then
     cluster::repair "$host"
-    cluster::check "$host" || die "redis-cli --cluster check still reports problems after a fix; see $(redis::trace)"
+    cluster::check "$host" || die "redis-cli --cluster check still reports problems after a fix: $(cluster::check_problems)(full report: $(redis::trace))"
   fi
   log::ok "redis-cli --cluster check: all $REDIS_SLOTS slots covered, none half-moved"
 }

@@ -86,7 +86,14 @@ dump() {
     printf -- '-- no user databases at backup time\n' | gzip -n -1 | tee "$DEST/mariadb_all.sql.gz.tmp" \
       | sha256sum > "$DEST/.mariadb_all.sum"
   fi
-  mariadb-dump --system=users --insert-ignore --skip-dump-date | gzip -n -1 > "$DEST/mariadb_users.sql.gz.tmp"
+  if ! mariadb-dump --system=users --insert-ignore --skip-dump-date | gzip -n -1 > "$DEST/mariadb_users.sql.gz.tmp"; then
+    # An anonymous ''@'' row that the server never loaded (restores of the accounts through Galera
+    # before restore_mariadb.sh skipped the install-time PROXY grants left one on the other nodes).
+    if [[ "$(sql "SELECT COUNT(*) FROM mysql.global_priv WHERE user = '' AND host = ''" 2>/dev/null)" != 0 ]]; then
+      die "[ERROR MariaDBUsers]: mysql.global_priv holds an anonymous ''@'' row the server does not load, so mariadb-dump --system=users fails (fix, on this node: mariadb -e \"DELETE FROM mysql.global_priv WHERE user = '' AND host = ''\", then rerun)"
+    fi
+    die "mariadb-dump --system=users failed (see above)"
+  fi
   if (( GALERA )); then
     seq_after="$(status_var wsrep_last_committed)"
     sql 'SET GLOBAL wsrep_desync=OFF'

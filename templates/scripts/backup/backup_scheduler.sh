@@ -5,19 +5,23 @@
 #   --install   a daily full backup at backup.schedule (then --prune), plus an incremental backup at
 #               backup.incremental_schedule when set: /etc/cron.d/hpc-cluster-backup, or systemd timers
 #               when systemd runs and cron is not installed. Idempotent. Refused when backup.enabled is false.
+#               Install it on every member: each run is backup.sh --scheduled, so only one member takes
+#               the cluster's snapshot (the highest-priority one that is up with the schedule installed;
+#               lib/backup_schedule.sh) and replication copies it to the others.
 #   --remove    remove that schedule
 #   --prune     delete the snapshots the retention policy does not keep: every snapshot younger than
 #               retention_policy.daily days, the newest of each ISO week younger than .weekly weeks, the
-#               first of each of the last .monthly months, and always the newest one. With --dry-run it
-#               only prints the plan. Interrupted (.partial) snapshots are removed too.
-#   --status    the schedule and the last backup's outcome (also in ${STATE_DIR}/backup_status.json and,
+#               first of each of the last .monthly months, and always the newest one; backup.retention_days,
+#               when set, caps that: nothing older than that many days is kept (but the newest). With
+#               --dry-run it only prints the plan. Interrupted (.partial) snapshots are removed too.
+#   --status    the schedule, which member takes the scheduled snapshots, the last backup's outcome (also in ${STATE_DIR}/backup_status.json and,
 #               for Prometheus, node_exporter's textfile directory); --json for JSON
 #
 # Exit codes: 0 ok, 1 error, 2 usage, 4 a backup or restore is running, 6 refused (backups disabled).
 # shellcheck source=../lib/backup.sh
 source "$HPC_LIB_DIR/backup.sh"
 
-readonly CRON_FILE=/etc/cron.d/hpc-cluster-backup
+readonly CRON_FILE=$BACKUP_CRON_FILE # lib/backup_schedule.sh: peers look for it too
 readonly UNIT_DIR=/etc/systemd/system
 readonly UNIT_NAMES=(hpc-cluster-backup-full hpc-cluster-backup-incremental)
 
@@ -58,10 +62,10 @@ cron_content() {
   log="/var/log/hpc-cluster/backup-cron.log"
   printf '# hpc-cluster-kit backups (backup_scheduler.sh --install); edit backup: in cluster_config.yaml, not this file.\n'
   printf 'SHELL=/bin/bash\nPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n'
-  printf '%s root %s/backup/backup.sh --full >>%s 2>&1 && %s/backup/backup_scheduler.sh --prune >>%s 2>&1\n' \
+  printf '%s root %s/backup/backup.sh --full --scheduled >>%s 2>&1 && %s/backup/backup_scheduler.sh --prune >>%s 2>&1\n' \
     "$BACKUP_SCHEDULE" "$toolkit" "$log" "$toolkit" "$log"
   if [[ -n $BACKUP_INCREMENTAL_SCHEDULE ]]; then
-    printf '%s root %s/backup/backup.sh --incremental >>%s 2>&1\n' "$BACKUP_INCREMENTAL_SCHEDULE" "$toolkit" "$log"
+    printf '%s root %s/backup/backup.sh --incremental --scheduled >>%s 2>&1\n' "$BACKUP_INCREMENTAL_SCHEDULE" "$toolkit" "$log"
   fi
 }
 
@@ -83,11 +87,11 @@ install_systemd() {
     kind=${name##*-}
     if [[ $kind == full ]]; then
       schedule=$BACKUP_SCHEDULE
-      cmd="/bin/bash -c '$HPC_TOOLKIT_DIR/backup/backup.sh --full && $HPC_TOOLKIT_DIR/backup/backup_scheduler.sh --prune'"
+      cmd="/bin/bash -c '$HPC_TOOLKIT_DIR/backup/backup.sh --full --scheduled && $HPC_TOOLKIT_DIR/backup/backup_scheduler.sh --prune'"
     else
       schedule=$BACKUP_INCREMENTAL_SCHEDULE
       [[ -n $schedule ]] || continue
-      cmd="$HPC_TOOLKIT_DIR/backup/backup.sh --incremental"
+      cmd="$HPC_TOOLKIT_DIR/backup/backup.sh --incremental --scheduled"
     fi
     printf '[Unit]\nDescription=hpc-cluster-kit %s backup\n\n[Service]\nType=oneshot\nExecStart=%s\n' "$kind" "$cmd" \
       | run::write_file "$(path::of "$UNIT_DIR/$name.service")" 0644
@@ -150,7 +154,7 @@ prune() {
       run::is_dry && printf '[dryrun] keep %s (%s)\n' "$id" "$reason"
     else
       deleted=$(( deleted + 1 ))
-      if run::is_dry; then printf '[dryrun] would delete %s\n' "$snaps/$id"; else rm -rf -- "${snaps:?}/$id"; log::to_file INFO "deleted $id"; fi
+      if run::is_dry; then printf '[dryrun] would delete %s%s\n' "$snaps/$id" "${reason:+ ($reason)}"; else rm -rf -- "${snaps:?}/$id"; log::to_file INFO "deleted $id"; fi
     fi
   done < <(backup::prune_plan "$now" "${ids[@]+"${ids[@]}"}")
   # the copies of this node's snapshots on the peers and off-site, by the same plan
@@ -158,7 +162,7 @@ prune() {
     SELF_HOSTNAME=${NODE_HOSTNAMES[SELF_INDEX]} SELF_IP=${NODE_IPS[SELF_INDEX]}
   fi
   backup::prune_copies "$now"
-  log::ok "retention (daily ${BACKUP_KEEP_DAILY}d, weekly ${BACKUP_KEEP_WEEKLY}w, monthly ${BACKUP_KEEP_MONTHLY}m): $kept kept, $deleted $(run::is_dry && echo 'would be ')deleted"
+  log::ok "retention (daily ${BACKUP_KEEP_DAILY}d, weekly ${BACKUP_KEEP_WEEKLY}w, monthly ${BACKUP_KEEP_MONTHLY}m${BACKUP_RETENTION_DAYS:+, cap ${BACKUP_RETENTION_DAYS}d}): $kept kept, $deleted $(run::is_dry && echo 'would be ')deleted"
 }
 
 status() {
@@ -172,17 +176,28 @@ status() {
   cron="$(backup::latest_usable)"
   local repl
   repl="$(path::of "$STATE_DIR")/backup_replication.json"
+  if SELF_INDEX="$(node::self_index)"; then
+    SELF_HOSTNAME=${NODE_HOSTNAMES[SELF_INDEX]} SELF_IP=${NODE_IPS[SELF_INDEX]}
+  fi
+  backup::scheduled_taker
   if (( JSON )); then
     jq -n --arg kind "$kind" --arg latest "$cron" --argjson n "$(backup::list_usable | wc -l)" \
       --argjson last "$(if [[ -f $state ]]; then cat "$state"; else echo null; fi)" \
       --argjson repl "$(if [[ -f $repl ]]; then cat "$repl"; else echo null; fi)" --arg offsite "$BACKUP_OFFSITE" \
+      --arg tip "$BACKUP_TAKER_IP" --arg th "$BACKUP_TAKER_HOST" --argjson self "$(( BACKUP_TAKER_SELF ))" \
       '{schedule: (if $kind == "none" then null else $kind end), usable_snapshots: $n,
+        scheduled_taker: {ip: $tip, hostname: $th, this_node: ($self == 1)},
         latest: (if $latest == "" then null else $latest end), last_run: $last, copies: $repl,
         offsite: (if $offsite == "" then null else {target: $offsite,
           status: ([($repl // {copies: []}).copies[] | select(.target == "offsite") | .status][0] // "never")} end)}'
     return 0
   fi
   printf 'schedule:          %s\n' "$([[ $kind == none ]] && echo 'not installed (backup_scheduler.sh --install)' || echo "$kind: full \"$BACKUP_SCHEDULE\"${BACKUP_INCREMENTAL_SCHEDULE:+, incremental \"$BACKUP_INCREMENTAL_SCHEDULE\"}")"
+  if (( BACKUP_TAKER_SELF )); then
+    printf 'scheduled by:      this node (the highest-priority member up with the schedule installed)\n'
+  else
+    printf 'scheduled by:      %s (%s), the highest-priority member up with the schedule; this node keeps copies\n' "$BACKUP_TAKER_HOST" "$BACKUP_TAKER_IP"
+  fi
   printf 'usable snapshots:  %s (latest %s)\n' "$(backup::list_usable | wc -l)" "${cron:-none}"
   if [[ -f $state ]]; then
     jq -r '"last run:          \(.result) \(.backup_id) at \(.finished_epoch | todate), \(.seconds)s, \(.new_bytes) new bytes; last success \(if .last_success_epoch > 0 then (.last_success_epoch | todate) else "never" end)"' "$state"
