@@ -66,20 +66,19 @@ wait_members_see_state() {
   local ip
   run::is_dry && return 0
   EXPECTED_STATE="$(bash -c "$FINGERPRINT_CMD" _ "$SRC/state")"
-  while IFS= read -r ip; do
+  for ip in "${LIVE_MEMBERS[@]}"; do
     member_sees_state "$ip" && continue
     log::info "$ip still shows other state files ($(state_difference)); waiting for its mount to catch up"
     run::wait_until 60 "$ip to see the restored state on its mount" member_sees_state "$ip" \
       || die "$ip does not see the restored Slurm state on $STORAGE_MOUNT_POINT (differs: $(state_difference)); Slurm stays stopped (fix: check the mount there, then rerun)"
-  done < <(slurm::members)
+  done
   log::ok "every member sees the restored state"
 }
 
 # Every remote call reads /dev/null: ssh would otherwise swallow the rest of a member list read by a loop.
 stop_all_members() {
-  local ip members=()
-  mapfile -t members < <(slurm::members)
-  for ip in "${members[@]}"; do
+  local ip
+  for ip in "${LIVE_MEMBERS[@]}"; do
     if run::is_dry; then
       printf '[dryrun] would run on %s: setup/phase3_slurm_setup.sh --stop-local\n' "$ip"
     elif ! remote::toolkit "$ip" setup/phase3_slurm_setup.sh --stop-local < /dev/null; then
@@ -108,6 +107,8 @@ restore_files() {
   fi
 }
 
+LIVE_MEMBERS=()
+
 main() {
   if lib::wants_help "$@"; then lib::help; exit 0; fi
   service_backup::parse_restore_args "" "$@"
@@ -118,19 +119,26 @@ main() {
   ui::confirm "Replace the Slurm state and configuration on $STORAGE_MOUNT_POINT (stops Slurm on every member)?"
   log::phase stop
   # Members before the restore: they are the daemons that run now. Every one must be stopped: a
-  # controller left running would take over and save its own jobs over the restored state.
+  # controller left running would take over and save its own jobs over the restored state. The same
+  # list is waited for and started after it: the snapshot's members file may still name a node that
+  # has since died or been removed (a disaster restore on a survivor), which must not hold it up.
+  mapfile -t LIVE_MEMBERS < <(slurm::members)
   stop_all_members
   restore_files
   wait_members_see_state
   log::phase start
   # Members after the restore, primary first so it reads the restored state before any backup does.
   local ip
-  while IFS= read -r ip; do
+  for ip in "${LIVE_MEMBERS[@]}"; do
     if run::is_dry; then
       printf '[dryrun] would run on %s: setup/phase3_slurm_setup.sh --reconfigure --yes\n' "$ip"
     elif ! remote::toolkit "$ip" setup/phase3_slurm_setup.sh --reconfigure --yes < /dev/null; then
       log::warn "Slurm did not start on $ip; run setup/phase3_slurm_setup.sh --reconfigure there"
     fi
+  done
+  while IFS= read -r ip; do
+    printf '%s\n' "${LIVE_MEMBERS[@]}" | grep -qxF -- "$ip" \
+      || log::warn "$ip is in the restored members list but was no member before the restore: not started (rejoin it, or setup/phase3_slurm_setup.sh --remove-node $ip)"
   done < <(slurm::members)
   run::is_dry || run::wait_until 90 "a Slurm controller to answer" slurm::controller_up
   log::phase verify
