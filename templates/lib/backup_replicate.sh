@@ -36,11 +36,13 @@ backup::ssh() {
   ssh "${opts[@]}" "$dest" -- "$(remote::quote_all "$@")" < /dev/null
 }
 
-# backup::rsync_e: the ssh command rsync runs (-e).
+# backup::rsync_e: the ssh command rsync runs (-e). rsync splits it on spaces but keeps single-quoted
+# words whole: UserKnownHostsFile names two files in one option.
 backup::rsync_e() {
   local opts
   mapfile -t opts < <(remote::ssh_opts)
-  printf 'ssh %s' "${opts[*]}"
+  printf 'ssh'
+  printf " '%s'" "${opts[@]}"
 }
 
 # The remote half of listing a store: "ID TYPE" of every usable snapshot in DIR (and, with a second
