@@ -26,6 +26,17 @@ node::self_index() {
   return 1
 }
 
+# node::identify: SELF_INDEX, SELF_IP and SELF_HOSTNAME of this host when it is configured; on a host
+# outside the config (a witness taking a backup) only SELF_HOSTNAME, its own short name.
+node::identify() {
+  if SELF_INDEX="$(node::self_index)"; then
+    SELF_HOSTNAME=${NODE_HOSTNAMES[SELF_INDEX]}
+    SELF_IP=${NODE_IPS[SELF_INDEX]}
+  else
+    SELF_HOSTNAME="$(hostname -s)"
+  fi
+}
+
 # node::index_of IP: the index of IP in NODE_IPS.
 node::index_of() {
   local i

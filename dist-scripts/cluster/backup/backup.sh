@@ -55,16 +55,6 @@ parse_args() {
   return 0
 }
 
-# The node's name for metadata.json; a backup also runs on a host outside the config (a witness).
-identify_node() {
-  if SELF_INDEX="$(node::self_index)"; then
-    SELF_HOSTNAME=${NODE_HOSTNAMES[SELF_INDEX]}
-    SELF_IP=${NODE_IPS[SELF_INDEX]}
-  else
-    SELF_HOSTNAME="$(hostname -s)"
-  fi
-}
-
 summary() {
   local dir=$1
   log::ok "snapshot $BACKUP_TAKEN_ID done in ${BACKUP_TAKEN_SECONDS}s: $(backup::human "$BACKUP_TAKEN_BYTES") in $(jq '.files | length' "$dir/metadata.json") files, $(backup::human "$BACKUP_TAKEN_NEW_BYTES") new on disk ($TYPE)"
@@ -94,7 +84,7 @@ main() {
   log::phase preflight
   command -v jq >/dev/null || die "[ERROR Jq]: jq is needed (fix: apt-get install jq)" "$EXIT_PREFLIGHT"
   command -v rsync >/dev/null || die "[ERROR Rsync]: rsync is needed (fix: apt-get install rsync)" "$EXIT_PREFLIGHT"
-  identify_node
+  node::identify
   if (( SCHEDULED )); then
     backup::scheduled_taker
     if (( ! BACKUP_TAKER_SELF )); then

@@ -278,15 +278,6 @@ restore() {
   log::ok "restored snapshot $SNAP_ID in $(( SECONDS - started ))s (pre-restore state kept as $PRE_ID). Log: $HPC_LOG_FILE"
 }
 
-identify_node() {
-  if SELF_INDEX="$(node::self_index)"; then
-    SELF_HOSTNAME=${NODE_HOSTNAMES[SELF_INDEX]}
-    SELF_IP=${NODE_IPS[SELF_INDEX]}
-  else
-    SELF_HOSTNAME="$(hostname -s)"
-  fi
-}
-
 # A backup never restored is not a backup: prove this one loads, touching nothing live.
 test_restore() {
   log::phase choose
@@ -304,7 +295,7 @@ test_restore() {
 
 main() {
   parse_args "$@"
-  identify_node
+  node::identify
   case "$ACTION" in
     list) list_snapshots ;;
     test) test_restore ;;
