@@ -12,8 +12,13 @@ remote::shared_known_hosts() { path::of "$STORAGE_MOUNT_POINT/config/ssh_known_h
 
 # remote::ssh_opts: the options every SSH call uses (no prompts, bounded connect time, pinned keys).
 remote::ssh_opts() {
+  local files
+  files="$(remote::known_hosts) $(remote::shared_known_hosts)"
+  # A dry run changes nothing: a key met for the first time goes to this run's temporary file (ssh
+  # records new keys in the first file), while the pinned ones still refuse a changed key.
+  if run::is_dry; then files="$HPC_TMP_ROOT/known_hosts $files"; fi
   printf '%s\n' -o BatchMode=yes -o "ConnectTimeout=${DISCOVERY_SSH_TIMEOUT}" \
-    -o StrictHostKeyChecking=accept-new -o "UserKnownHostsFile=$(remote::known_hosts) $(remote::shared_known_hosts)" \
+    -o StrictHostKeyChecking=accept-new -o "UserKnownHostsFile=$files" \
     -o GlobalKnownHostsFile=/dev/null -o HashKnownHosts=no \
     -o LogLevel=ERROR -o ServerAliveInterval=5 -o ServerAliveCountMax=2
 }
