@@ -38,7 +38,15 @@ copy_state() {
   # --delete: DEST may be reused; -a keeps owners, modes and times (slurm 0700 matters on restore).
   # --ignore-times: with DEST reused, a state file rewritten with the same size in the same second
   # would pass rsync's size+mtime check and keep its old content.
-  run::cmd rsync -a --delete --ignore-times -- "$src/" "$DEST/state/"
+  # Exit 24 (a file vanished while copying) is slurmctld renaming its *.new files into place: the
+  # renamed file is copied under its final name, so the copy is complete without the temporary one.
+  local rc=0
+  run::cmd rsync -a --delete --ignore-times -- "$src/" "$DEST/state/" || rc=$?
+  if (( rc == 24 )); then
+    log::info "a state file slurmctld was replacing vanished during the copy (rsync exit 24): copied under its final name"
+  elif (( rc != 0 )); then
+    die "copying the Slurm state $src failed (rsync exit $rc)"
+  fi
 }
 
 copy_config() {
