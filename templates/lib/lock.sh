@@ -15,13 +15,14 @@ lock::dir() {
   printf '%s\n' "$dir"
 }
 
-# lock::acquire NAME: take the lock or exit 4 at once, naming the holder.
+# lock::acquire NAME [WAIT_S]: take the lock, or exit 4 naming the holder: at once, or after waiting up
+# to WAIT_S seconds for it (a short run of the same kind that is about to finish).
 lock::acquire() {
-  local name=$1 dir file holder
+  local name=$1 wait=${2:-0} dir file holder
   dir="$(lock::dir)"
   file="$dir/hpc-cluster-$name.lock"
   exec {HPC_LOCK_FD}<>"$file"
-  if ! flock -n "$HPC_LOCK_FD"; then
+  if ! flock -n "$HPC_LOCK_FD" && { (( wait == 0 )) || ! flock -w "$wait" "$HPC_LOCK_FD"; }; then
     holder="$(cat "$file" 2>/dev/null || true)"
     die "another '$name' run is in progress${holder:+ (pid $holder)}; lock file $file. Wait for it to finish." "$EXIT_LOCKED"
   fi

@@ -21,7 +21,8 @@
 # The script's own modes go in PHASE_MODES too (--witness, --reconfigure, ...); other flags of its own
 # are handled by a phase::own_arg ARGS... function that returns 0 and sets PHASE_SHIFT when it knows
 # "$1". PHASE_READONLY_MODES (default: status) run without the lock, and their exit status is the
-# script's. PHASE_JOIN_NEEDS_PEER=1 makes --peer mandatory with --join.
+# script's. PHASE_JOIN_NEEDS_PEER=1 makes --peer mandatory with --join. PHASE_LOCK_WAIT=S (set in
+# phase::init, e.g. for --refresh) waits up to S seconds for a run that holds the lock instead of exit 4.
 #
 # After parsing: MODE, PEER, TARGET (--add-node/--remove-node IP), MEMBER_CHANGE (include|exclude)
 # and MEMBER_IP, JSON (0/1), DRY_RUN, ASSUME_YES, DRY_ARGS (--dry-run or nothing, to pass on to peers).
@@ -32,6 +33,7 @@
 
 MODE="" PEER="" TARGET="" MEMBER_CHANGE="" MEMBER_IP="" JSON=0 DRY_ARGS=()
 PHASE_SHIFT=0
+PHASE_LOCK_WAIT=0
 PHASE_JOIN_NEEDS_PEER=${PHASE_JOIN_NEEDS_PEER:-0}
 PHASE_READONLY_MODES=(status)
 
@@ -124,7 +126,7 @@ phase::main() {
     "$fn" || rc=$?
     exit "$rc"
   fi
-  lock::acquire "$PHASE_LOCK"
+  lock::acquire "$PHASE_LOCK" "$PHASE_LOCK_WAIT"
   "$fn"
   run::commit_files
 }

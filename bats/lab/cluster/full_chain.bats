@@ -31,7 +31,7 @@ setup() {
   # every service ran, in dependency order, none skipped as "not built"
   local order
   order="$(grep -o '^==> \[services/[a-z]*\] [a-z]*: done' <<< "$output" | sed 's/.*\] //; s/: done//' | tr '\n' ' ')"
-  assert_equal "$order" "storage database redis slurm web vip "
+  assert_equal "$order" "storage database redis slurm web vip monitoring "
   refute_output --partial "not built yet"
   assert_output --partial "standalone: bootstrap done on node1"
   synced n1 1

@@ -37,14 +37,18 @@ prom() { cat "$ROOT_PREFIX/var/lib/prometheus/node-exporter/$1.prom"; }
   assert_output --partial still-here
 }
 
-@test "backup results: success time and size kept, a failure sets the status to 0 and keeps the last success" {
-  lib 'monitoring::backup_result ok 4096; monitoring::backup_result failed'
+@test "a backup run's outcome (lib/backup_status.sh): backup writes last ok/success, monitoring adds failure time and size, no metric twice" {
+  mkdir -p "$ROOT_PREFIX/var/lib/prometheus/node-exporter"
+  in_lib 'source "$HPC_LIB_DIR/backup_status.sh"; BACKUP_TAKEN_BYTES=8192 backup::status_write ok 20261202_060000 3 4096; backup::status_write failed "" 0 0'
   assert_success
   run prom hpc_backup
   assert_line 'hpc_backup_last_ok 0'
-  assert_line 'hpc_backup_last_size_bytes 4096'
   assert_line --regexp '^hpc_backup_last_success_timestamp_seconds [0-9]{10}$'
+  run prom hpc_backup_outcome
+  assert_line 'hpc_backup_last_size_bytes 8192'
   assert_line --regexp '^hpc_backup_last_failure_timestamp_seconds [0-9]{10}$'
+  run bash -c "cat '$ROOT_PREFIX'/var/lib/prometheus/node-exporter/*.prom | grep -v '^#' | awk '{ print \$1 }' | sort | uniq -d"
+  assert_output ""
 }
 
 @test "scontrol ping, squeue and sinfo become controller, job and node metrics" {

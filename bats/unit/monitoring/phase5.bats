@@ -87,7 +87,7 @@ stub() {
   assert_output 1
   run "$P5" --remove-node 10.213.0.12 --dry-run
   assert_success
-  run grep -c -- "phase5_monitoring_setup.sh --stop" "$STUB_LOG"
+  run grep -c -- "phase5_monitoring_setup.sh --leave" "$STUB_LOG"
   assert_output 1
 }
 

@@ -32,6 +32,8 @@ backup::status_write() {
       printf '# TYPE hpc_backup_last_new_bytes gauge\nhpc_backup_last_new_bytes %s\n' "${bytes:-0}"
     } > "$prom/hpc_backup.prom.tmp" && mv -f "$prom/hpc_backup.prom.tmp" "$prom/hpc_backup.prom"
   fi
+  # monitoring's hook (last failure time, snapshot size): lib/monitoring.sh, a no-op when monitoring is off
+  [[ ! -r $HPC_LIB_DIR/monitoring.sh ]] || (source "$HPC_LIB_DIR/monitoring.sh" && monitoring::backup_result "$result" "${BACKUP_TAKEN_BYTES:-$bytes}") || true
 }
 
 # backup::metrics_hook: called after every backup run and replication, once the status files are

@@ -81,19 +81,17 @@ monitoring::vip_transition() {
 
 # ---- backups -----------------------------------------------------------------------------------------
 
-# monitoring::backup_result ok|failed [SIZE_BYTES]: record the outcome of a backup run here.
+# monitoring::backup_result ok|failed [SIZE_BYTES]: the end of a backup run (lib/backup_status.sh calls
+# it). backup/backup.sh itself writes hpc_backup.prom (last outcome, last success time, duration, new
+# bytes: what BackupFailed and BackupTooOld read); this adds what it does not keep: the time of the
+# last failure and the size of the last good snapshot, in hpc_backup_outcome.prom (no metric in both).
 monitoring::backup_result() {
   monitoring::enabled || return 0
   {
-    local now
-    now="$(date +%s)"
     if [[ $1 == ok ]]; then
-      monitoring::state_set backup_last_success "$now"
-      [[ ${2:-} =~ ^[0-9]+$ ]] && monitoring::state_set backup_last_size "$2"
-      monitoring::state_set backup_last_status 1
+      if [[ ${2:-} =~ ^[0-9]+$ ]]; then monitoring::state_set backup_last_size "$2"; fi
     else
-      monitoring::state_set backup_last_failure "$now"
-      monitoring::state_set backup_last_status 0
+      monitoring::state_set backup_last_failure "$(date +%s)"
     fi
     monitoring::backup_metrics
   } 2>/dev/null || true
@@ -101,15 +99,13 @@ monitoring::backup_result() {
 
 monitoring::backup_metrics() {
   {
-    printf '# HELP hpc_backup_last_ok 1 if the last backup run on this node succeeded, 0 if it failed.\n# TYPE hpc_backup_last_ok gauge\n'
-    printf 'hpc_backup_last_ok %s\n' "$(monitoring::state_get backup_last_status 1)"
-    printf '# TYPE hpc_backup_last_success_timestamp_seconds gauge\n'
-    printf 'hpc_backup_last_success_timestamp_seconds %s\n' "$(monitoring::state_get backup_last_success)"
+    printf '# HELP hpc_backup_last_failure_timestamp_seconds When the last backup run on this node failed (0: never).\n'
     printf '# TYPE hpc_backup_last_failure_timestamp_seconds gauge\n'
     printf 'hpc_backup_last_failure_timestamp_seconds %s\n' "$(monitoring::state_get backup_last_failure)"
+    printf '# HELP hpc_backup_last_size_bytes Size of the last successful snapshot taken on this node.\n'
     printf '# TYPE hpc_backup_last_size_bytes gauge\n'
     printf 'hpc_backup_last_size_bytes %s\n' "$(monitoring::state_get backup_last_size)"
-  } | monitoring::write_prom hpc_backup
+  } | monitoring::write_prom hpc_backup_outcome
 }
 
 # ---- periodic facts (phase5 --collect, from cron every minute) ------------------------------------------
@@ -185,7 +181,9 @@ monitoring::collect() {
   monitoring::vip_metrics "$(sed -n 1p "$(path::of "$STATE_DIR/vip_state")" 2>/dev/null || echo UNKNOWN)" || true
   monitoring::slurm_metrics || true
   monitoring::gluster_metrics || true
-  [[ -r "$(path::of "$STATE_DIR/metrics/backup_last_status")" ]] && { monitoring::backup_metrics || true; }
+  if [[ -r "$(path::of "$STATE_DIR/metrics/backup_last_size")" || -r "$(path::of "$STATE_DIR/metrics/backup_last_failure")" ]]; then
+    monitoring::backup_metrics || true
+  fi
   return 0
 }
 
@@ -248,10 +246,18 @@ monitoring::forward_start() {
     printf '[dryrun] would run: socat TCP-LISTEN:%s,fork,reuseaddr EXEC:setup/phase5_monitoring_setup.sh --forward\n' "$MONITORING_PROMETHEUS_PORT"
     return 0
   fi
-  svc::detached setsid socat "TCP-LISTEN:$MONITORING_PROMETHEUS_PORT,fork,reuseaddr" \
+  # Not `svc::detached socat &`: the background subshell would wait for socat for ever, holding this
+  # run's lock descriptors (and a calling orchestrator's); the next run on this node would exit 4.
+  svc::detached monitoring::_forward_spawn
+  log::ok "Prometheus port $MONITORING_PROMETHEUS_PORT forwarded to ${1:-the Prometheus nodes}"
+}
+
+# monitoring::_forward_spawn: (inside svc::detached: no inherited descriptor) socat in the background,
+# its own pid in the pid file.
+monitoring::_forward_spawn() {
+  setsid socat "TCP-LISTEN:$MONITORING_PROMETHEUS_PORT,fork,reuseaddr" \
     "EXEC:$HPC_TOOLKIT_DIR/setup/phase5_monitoring_setup.sh --forward" </dev/null >/dev/null 2>&1 &
   printf '%s\n' "$!" > "$(monitoring::forward_pidfile)"
-  log::ok "Prometheus port $MONITORING_PROMETHEUS_PORT forwarded to ${1:-the Prometheus nodes}"
 }
 
 monitoring::forward_stop() {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Usage: phase5_monitoring_setup.sh (--bootstrap | --join [--peer IP] | --standalone | --refresh
-#          | --add-node IP | --remove-node IP | --stop | --status | --collect | --members) [--dry-run] [--yes] [--json]
+#          | --add-node IP | --remove-node IP | --leave | --status | --collect | --members) [--dry-run] [--yes] [--json]
 # Summary: Set up the exporters, Prometheus and Alertmanager on this node.
 #
 # Every member runs node_exporter (with the toolkit's own metrics through its textfile collector),
@@ -8,53 +8,53 @@
 # gossip cluster, so an alert is sent once. Prometheus runs on the first monitoring.prometheus_nodes
 # members (highest priority first) and sends its alerts to every Alertmanager. Both listen on every
 # address, so they answer on the VIP; a member without Prometheus forwards its Prometheus port to one.
+# Galera reports its state changes to configs/monitoring/galera_notify.sh (galera.cnf's wsrep_notify_cmd).
 #
 #   --bootstrap / --standalone   this node is the first member
 #   --join [--peer IP]           take the member list from IP (or any member), add this node everywhere
-#   --refresh                    re-render targets and configs from the member list; restart what changed
+#   --refresh [--include IP | --exclude IP]
+#                                re-render targets and configs from the member list (with IP added or
+#                                dropped); restart only what changed. Waits up to 60 s for a run here
+#                                that holds the monitoring lock
 #   --add-node IP / --remove-node IP   on a member: every reachable member adds / drops IP
-#   --stop                       stop everything monitoring runs here
+#   --leave                      stop everything monitoring runs here (--stop is the old name)
 #   --status                     one line (--json: an object)
 #   --collect                    write the toolkit's metrics once (cron runs this every minute)
 #   --members                    print the member list (what --join asks a peer)
 #   --forward                    (internal) one forwarded connection to the first Prometheus that answers
+# A rerun changes nothing and restarts nothing when nothing changed.
 #
 # Files: /etc/default/prometheus*, /etc/prometheus/{prometheus,alertmanager}.yml, /etc/prometheus/hpc/
-# (rules, targets, 0640 secrets), /etc/cron.d/hpc-monitoring. Secrets never appear on a command line.
+# (rules, targets, 0640 secrets), /etc/cron.d/hpc-monitoring, STATE_DIR/galera-notify/ (written by MariaDB).
+# Secrets never appear on a command line.
 # Exit codes: 0 ok, 1 error, 2 usage, 4 locked, 5 preflight failed, 6 refused.
+# shellcheck source=../lib/phase.sh
+source "$HPC_LIB_DIR/phase.sh"
 # shellcheck source=../lib/monitoring.sh
 source "$HPC_LIB_DIR/monitoring.sh"
 
-ACTION="" TARGET_IP="" PEER="" JSON=0 INCLUDE="" EXCLUDE=""
+PHASE_LOCK=monitoring
+PHASE_MODES=(bootstrap join standalone refresh add-node remove-node leave status collect members forward)
+PHASE_READONLY_MODES=(status collect members forward)
 STARTED=()
 MON_USER=prometheus
 EXCLUDE_MOUNTS='^/(dev|proc|run|sys|media|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)'
 
-# shellcheck disable=SC2034 # DRY_RUN and ASSUME_YES are read by lib/run.sh and lib/ui.sh
-parse_args() {
-  while (( $# )); do
-    case "$1" in
-      --bootstrap|--join|--standalone|--refresh|--stop|--status|--collect|--members|--forward) set_action "${1#--}" ;;
-      --add-node|--remove-node) set_action "${1#--}"; [[ -n ${2:-} ]] || lib::usage_error "$1 needs an IP"; TARGET_IP=$2; shift ;;
-      --peer) [[ -n ${2:-} ]] || lib::usage_error "--peer needs an IP"; PEER=$2; shift ;;
-      --include) [[ -n ${2:-} ]] || lib::usage_error "--include needs an IP"; INCLUDE=$2; shift ;;
-      --exclude) [[ -n ${2:-} ]] || lib::usage_error "--exclude needs an IP"; EXCLUDE=$2; shift ;;
-      --json) JSON=1 ;;
-      --dry-run) DRY_RUN=1 ;;
-      --yes|--force) ASSUME_YES=1 ;;
-      *) lib::usage_error "unknown argument: $1" ;;
-    esac
-    shift
-  done
-  [[ -n $ACTION ]] || lib::usage_error "say what to do (--bootstrap, --join, --standalone, --status, ...)"
-  if [[ $ACTION == add-node ]] && ! node::index_of "$TARGET_IP" >/dev/null; then
-    die "$TARGET_IP is not in cluster_config.yaml: add it there, regenerate and push the toolkit first" "$EXIT_USAGE"
+phase::init() {
+  if [[ $MONITORING_ENABLED != true && $MODE != status && $MODE != leave ]]; then
+    log::info "monitoring.enabled is false; nothing to do"
+    exit 0
   fi
-}
-
-set_action() {
-  [[ -z $ACTION ]] || lib::usage_error "choose one of --$ACTION and --$1"
-  ACTION=$1
+  case "$MODE" in
+    collect|members|forward) ;;
+    *) node::require_self ;;
+  esac
+  case "$MODE" in
+    bootstrap|join|standalone|refresh|add-node|remove-node) phase::preflight ;;
+  esac
+  # A peer's --refresh can meet this node's own short run (a join here, two nodes joining at once).
+  [[ $MODE != refresh ]] || PHASE_LOCK_WAIT=60
+  return 0
 }
 
 # --- members ------------------------------------------------------------------------------------
@@ -68,7 +68,8 @@ set_members() {
   return 0
 }
 
-is_prometheus_node() { monitoring::prometheus_nodes | grep -qxF "$SELF_IP"; }
+# Not `| grep -q`: grep stops at the first match, and under pipefail the writer's SIGPIPE (141) says "no".
+is_prometheus_node() { [[ $'\n'"$(monitoring::prometheus_nodes)"$'\n' == *$'\n'"$SELF_IP"$'\n'* ]]; }
 
 # --- preflight ----------------------------------------------------------------------------------
 
@@ -78,7 +79,6 @@ PACKAGES=(prometheus-node-exporter:prometheus-node-exporter prometheus-alertmana
 phase::preflight() {
   local p missing=()
   log::phase preflight
-  node::require_self
   for p in "${PACKAGES[@]}"; do command -v "${p%%:*}" >/dev/null 2>&1 || missing+=("${p#*:}"); done
   if (( ${#missing[@]} )); then
     log::info "installing ${missing[*]}"
@@ -96,11 +96,14 @@ phase::preflight() {
 CHANGED=()
 changed() { (( RUN_CHANGED )) && CHANGED+=("$1"); return 0; }
 
+# write_default NAME ARGS...: /etc/default/NAME with ARGS (and DEFAULT_ENV, a VAR=value line, when set):
+# what both the Debian init script and the systemd unit read.
 write_default() {
   local name=$1
   shift
   run::write_file "$(path::of "/etc/default/$name")" 0644 <<< "# Written by setup/phase5_monitoring_setup.sh (hpc-cluster-kit)
-ARGS=\"$*\""
+${DEFAULT_ENV:+$DEFAULT_ENV
+}ARGS=\"$*\""
   changed "$name"
 }
 
@@ -131,21 +134,21 @@ exporter_db_user() {
   mariadb <<< "$sql" || die "could not create the exporter's MariaDB user"
 }
 
-mysqld_exporter_cnf() {
-  local f dir
-  dir="$(path::of /etc/prometheus/hpc)"
-  f="$dir/mysqld-exporter.cnf"
+# mysqld_exporter_config: with a password, a 0600 my.cnf for the exporter's user; without one, the
+# exporter logs in over the socket as its Unix user (unix_socket): mysqld_exporter 0.14 refuses a my.cnf
+# without a password and exits, so that login is a DATA_SOURCE_NAME (no secret in it).
+mysqld_exporter_config() {
+  local listen="--web.listen-address=$SELF_IP:$MONITORING_MYSQLD_EXPORTER_PORT"
   if [[ -n $MONITORING_EXPORTER_PASSWORD_SECRET ]]; then
-    SECRET_CONTENT=1 run::write_file "$f" 0600 "$MON_USER:$MON_USER" <<< "[client]
+    SECRET_CONTENT=1 run::write_file "$(path::of /etc/prometheus/hpc/mysqld-exporter.cnf)" 0600 "$MON_USER:$MON_USER" <<< "[client]
 user=$MONITORING_EXPORTER_USER
 password=$(secrets::get "$MONITORING_EXPORTER_PASSWORD_SECRET")
 socket=/run/mysqld/mysqld.sock"
+    changed prometheus-mysqld-exporter
+    write_default prometheus-mysqld-exporter "$listen" "--config.my-cnf=/etc/prometheus/hpc/mysqld-exporter.cnf"
   else
-    run::write_file "$f" 0600 "$MON_USER:$MON_USER" <<< "[client]
-user=$MON_USER
-socket=/run/mysqld/mysqld.sock"
+    DEFAULT_ENV="DATA_SOURCE_NAME=\"$MON_USER@unix(/run/mysqld/mysqld.sock)/\"" write_default prometheus-mysqld-exporter "$listen"
   fi
-  changed prometheus-mysqld-exporter
 }
 
 redis_exporter_secret() {
@@ -161,6 +164,33 @@ file_secrets() {
   for name in ${MONITORING_FILE_SECRETS[@]+"${MONITORING_FILE_SECRETS[@]}"}; do
     secrets::get "$name" | SECRET_CONTENT=1 run::write_file "$(path::of "$MONITORING_SECRETS_DIR/$name")" 0640 "root:$MON_USER"
   done
+}
+
+# galera_notify_setup: the mysql-owned folder galera_notify.sh (galera.cnf's wsrep_notify_cmd, run by
+# MariaDB as mysql) writes to; its file seeded once from the state now (MariaDB reports only changes)
+# and linked into the textfile directory once it exists (a dangling link is a scrape error).
+galera_notify_setup() {
+  local dir file link rows state primary
+  id mysql >/dev/null 2>&1 || return 0
+  dir="$(path::of "$STATE_DIR/galera-notify")"
+  file="$dir/hpc_galera_notify.prom"
+  link="$(monitoring::textfile_dir)/hpc_galera_notify.prom"
+  run::mkdir "$dir" 0755 mysql:mysql
+  if run::is_dry; then
+    [[ -L $link ]] || printf '[dryrun] would link %s -> %s\n' "$link" "$file"
+    return 0
+  fi
+  if [[ ! -e $file ]]; then
+    rows="$(mariadb -N -B -e "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_state_comment','wsrep_cluster_status')" 2>/dev/null || true)"
+    state="$(awk -F'\t' '$1 == "wsrep_local_state_comment" { print $2 }' <<< "$rows")"
+    primary=no
+    [[ $rows != *$'wsrep_cluster_status\tPrimary'* ]] || primary=yes
+    if [[ -n $state ]]; then
+      HPC_GALERA_NOTIFY_DIR=$dir runuser -u mysql -- "$(tpl::path monitoring/galera_notify.sh)" --seed --status "$state" --primary "$primary" || true
+    fi
+  fi
+  if [[ -e $file && "$(readlink "$link" 2>/dev/null)" != "$file" ]]; then run::cmd ln -sfn -- "$file" "$link"; fi
+  return 0
 }
 
 phase::configure() {
@@ -184,14 +214,13 @@ phase::configure() {
 
   write_default prometheus-node-exporter "--web.listen-address=$SELF_IP:$MONITORING_NODE_EXPORTER_PORT" \
     "--collector.textfile.directory=$(monitoring::textfile_dir)" "--collector.filesystem.mount-points-exclude=$EXCLUDE_MOUNTS"
-  mysqld_exporter_cnf
-  write_default prometheus-mysqld-exporter "--web.listen-address=$SELF_IP:$MONITORING_MYSQLD_EXPORTER_PORT" \
-    "--config.my-cnf=/etc/prometheus/hpc/mysqld-exporter.cnf"
+  mysqld_exporter_config
   redis_exporter_secret
   write_default prometheus-redis-exporter "-web.listen-address=$SELF_IP:$MONITORING_REDIS_EXPORTER_PORT" \
     "-redis.addr=redis://$SELF_IP:$REDIS_PORT" "-redis.password-file=/etc/prometheus/hpc/redis-exporter.json"
 
   file_secrets
+  galera_notify_setup
   run::write_file "$(path::of "$MONITORING_ALERTMANAGER_CONFIG")" 0644 < "$(tpl::path monitoring/alertmanager.yml)"
   changed prometheus-alertmanager
   for ip in "${members[@]}"; do
@@ -221,6 +250,8 @@ phase::configure() {
 
 SERVICES=(prometheus-node-exporter prometheus-mysqld-exporter prometheus-redis-exporter prometheus-alertmanager)
 
+# ensure_running NAME: start NAME when it does not run (stopped again if this run fails), restart it
+# when this run changed its configuration; otherwise leave it alone.
 ensure_running() {
   local s=$1
   if svc::is_running "$s"; then
@@ -229,8 +260,14 @@ ensure_running() {
   fi
   svc::enable "$s"
   svc::start "$s"
+  (( ${#STARTED[@]} )) || run::on_rollback stop_started
   STARTED+=("$s")
   log::ok "$s started"
+}
+
+stop_started() {
+  local s
+  for s in "${STARTED[@]}"; do svc::stop "$s" || true; done
 }
 
 phase::run() {
@@ -249,49 +286,50 @@ phase::run() {
 
 port_answers() { curl -fsS -m 2 -o /dev/null "http://$1/$2"; }
 
+# A daemon that exits at once (a config it refuses) was "started" all the same: each one must answer.
 phase::verify() {
   log::phase verify
   run::is_dry && return 0
-  run::wait_until 30 "node_exporter on $SELF_IP:$MONITORING_NODE_EXPORTER_PORT" port_answers "$SELF_IP:$MONITORING_NODE_EXPORTER_PORT" metrics || return 1
-  run::wait_until 30 "Alertmanager on port $MONITORING_ALERTMANAGER_PORT" port_answers "$SELF_IP:$MONITORING_ALERTMANAGER_PORT" -/ready || return 1
+  local job port
+  for job in node mysqld redis; do
+    case "$job" in
+      node) port=$MONITORING_NODE_EXPORTER_PORT ;;
+      mysqld) port=$MONITORING_MYSQLD_EXPORTER_PORT ;;
+      redis) port=$MONITORING_REDIS_EXPORTER_PORT ;;
+    esac
+    run::wait_until 30 "the $job exporter on $SELF_IP:$port" port_answers "$SELF_IP:$port" metrics \
+      || die "the $job exporter does not answer on $SELF_IP:$port; see /var/log/prometheus/ on this node"
+  done
+  run::wait_until 30 "Alertmanager on port $MONITORING_ALERTMANAGER_PORT" port_answers "$SELF_IP:$MONITORING_ALERTMANAGER_PORT" -/ready \
+    || die "Alertmanager did not come up; see /var/log/prometheus/ on this node"
   if is_prometheus_node; then
-    run::wait_until 60 "Prometheus on port $MONITORING_PROMETHEUS_PORT" port_answers "$SELF_IP:$MONITORING_PROMETHEUS_PORT" -/ready || return 1
+    run::wait_until 60 "Prometheus on port $MONITORING_PROMETHEUS_PORT" port_answers "$SELF_IP:$MONITORING_PROMETHEUS_PORT" -/ready \
+      || die "Prometheus did not come up; see /var/log/prometheus/ on this node"
   fi
   log::ok "exporters, Alertmanager$(is_prometheus_node && echo ' and Prometheus') answer here"
 }
 
-rollback() {
-  local s
-  trap - ERR
-  log::phase rollback
-  for s in ${STARTED[@]+"${STARTED[@]}"}; do svc::stop "$s" || true; done
-  run::rollback_files
-}
+# ---- modes -------------------------------------------------------------------------------------
 
-rollback_exit() {
-  rollback
-  exit "$1"
-}
-
+# setup: the three setup modes. A join then adds this node on every other member; a member that cannot
+# be reached is reported with the command to run there (this node is set up all the same).
 setup() {
   local members=()
-  trap 'rollback_exit $?' ERR
-  phase::preflight
   log::phase members
-  case "$ACTION" in
-    bootstrap|standalone) mapfile -t members < <(monitoring::members) ;;
-    join) mapfile -t members < <(peer_members) ;;
-  esac
-  set_members "${members[@]}" "$SELF_IP"
+  if [[ $MODE == join ]]; then mapfile -t members < <(peer_members); else mapfile -t members < <(monitoring::members); fi
+  set_members ${members[@]+"${members[@]}"} "$SELF_IP"
   exporter_db_user
   phase::configure
   phase::run
-  if ! phase::verify; then rollback; die "monitoring did not come up; see /var/log/prometheus/ on this node"; fi
-  trap - ERR
+  phase::verify
   run::commit_files
   run::is_dry || { mkdir -p "$(path::of "$STATE_DIR/services")"; : > "$(path::of "$STATE_DIR/services/monitoring")"; }
-  [[ $ACTION != join ]] || refresh_members include "$SELF_IP" skip-self
+  if [[ $MODE == join ]]; then refresh_members include "$SELF_IP" skip-self || true; fi
 }
+
+mode::bootstrap() { setup; }
+mode::standalone() { setup; }
+mode::join() { setup; }
 
 # peer_members: the member list of --peer (or of the first configured node that answers), plus what
 # this node already knew.
@@ -305,13 +343,13 @@ peer_members() {
   log::warn "no member answered with its monitoring member list; starting with this node only"
 }
 
-refresh() {
-  node::require_self
+# mode::refresh: re-render here from the member list, with MEMBER_IP added (include) or dropped (exclude).
+mode::refresh() {
   local members=()
   mapfile -t members < <(monitoring::members)
-  [[ -z $INCLUDE ]] || members+=("$INCLUDE")
-  if [[ -n $EXCLUDE ]]; then mapfile -t members < <(printf '%s\n' "${members[@]}" | grep -vxF "$EXCLUDE"); fi
-  set_members "${members[@]}"
+  [[ $MEMBER_CHANGE != include ]] || members+=("$MEMBER_IP")
+  if [[ $MEMBER_CHANGE == exclude ]]; then mapfile -t members < <(printf '%s\n' "${members[@]}" | grep -vxF -- "$MEMBER_IP"); fi
+  set_members ${members[@]+"${members[@]}"}
   phase::configure
   phase::run
   run::commit_files
@@ -319,32 +357,36 @@ refresh() {
 
 # refresh_members include|exclude IP [skip-self]: every member re-renders with IP added or dropped.
 refresh_members() {
-  local how=$1 target=$2 ip failed=0 extra=()
-  run::is_dry && extra=(--dry-run)
-  for ip in $(monitoring::members); do
-    [[ $how == exclude && $ip == "$target" ]] && continue
-    if [[ $ip == "$SELF_IP" ]]; then
-      [[ ${3:-} == skip-self ]] && continue
-      if [[ $how == include ]]; then INCLUDE=$target; else EXCLUDE=$target; fi
-      refresh
-    elif ! remote::toolkit "$ip" setup/phase5_monitoring_setup.sh --refresh "--$how" "$target" ${extra[@]+"${extra[@]}"} </dev/null; then
-      log::warn "could not refresh monitoring on $ip; run there: setup/phase5_monitoring_setup.sh --refresh --$how $target"
-      failed=1
-    fi
-  done
-  return "$failed"
+  local how=$1 target=$2
+  if [[ ${3:-} != skip-self && $'\n'"$(monitoring::members)"$'\n' == *$'\n'"$SELF_IP"$'\n'* ]]; then
+    (MEMBER_CHANGE=$how MEMBER_IP=$target mode::refresh)
+  fi
+  { monitoring::members | grep -vxF -- "$target" || true; } \
+    | phase::on_members setup/phase5_monitoring_setup.sh --refresh "--$how" "$target"
 }
 
-stop() {
+mode::add_node() {
+  refresh_members include "$TARGET"
+  log::ok "every reachable member now monitors $TARGET; run --join there"
+}
+
+mode::remove_node() {
+  [[ $TARGET != "$SELF_IP" ]] || die "run --remove-node on a surviving node" "$EXIT_USAGE"
+  remote::toolkit "$TARGET" setup/phase5_monitoring_setup.sh --leave ${DRY_ARGS[@]+"${DRY_ARGS[@]}"} </dev/null \
+    || log::warn "could not stop monitoring on $TARGET"
+  refresh_members exclude "$TARGET"
+}
+
+mode::leave() {
   local s
-  log::phase stop
+  log::phase leave
   monitoring::forward_stop
   for s in prometheus "${SERVICES[@]}"; do
     if svc::is_running "$s"; then svc::stop "$s"; log::ok "$s stopped"; fi
   done
 }
 
-status() {
+mode::status() {
   local s running=() stopped=() prom=false members=()
   mapfile -t members < <(monitoring::members)
   is_prometheus_node 2>/dev/null && prom=true
@@ -359,29 +401,12 @@ status() {
   fi
 }
 
+mode::members() { monitoring::members; }
+mode::collect() { monitoring::collect; }
+mode::forward() { monitoring::forward_connection; }
+
 main() {
-  if lib::wants_help "$@"; then lib::help; exit 0; fi
-  parse_args "$@"
-  [[ $MONITORING_ENABLED == true || $ACTION == status || $ACTION == stop ]] || { log::info "monitoring.enabled is false; nothing to do"; return 0; }
-  case "$ACTION" in
-    status) node::require_self; status; return ;;
-    members) monitoring::members; return ;;
-    collect) monitoring::collect; return ;;
-    forward) monitoring::forward_connection; return ;;
-  esac
-  lock::acquire monitoring
-  case "$ACTION" in
-    bootstrap|join|standalone) setup ;;
-    refresh) refresh ;;
-    add-node) node::require_self; refresh_members include "$TARGET_IP"; log::ok "every reachable member now monitors $TARGET_IP; run --join there" ;;
-    remove-node)
-      node::require_self
-      [[ $TARGET_IP != "$SELF_IP" ]] || die "run --remove-node on a surviving node" "$EXIT_USAGE"
-      remote::toolkit "$TARGET_IP" setup/phase5_monitoring_setup.sh --stop </dev/null || log::warn "could not stop monitoring on $TARGET_IP"
-      refresh_members exclude "$TARGET_IP"
-      ;;
-    stop) stop ;;
-  esac
+  phase::main "$@"
 }
 
 main "$@"
