@@ -51,6 +51,8 @@ setup() {
   wait_until 30 targets_up "$VIP" prometheus 2
   run promq "$VIP" 'sum(redis_up) + sum(mysql_up)'
   assert_output --partial '"6"'
+  # every node's Galera state, seeded by phase5 for galera_notify.sh (wsrep_notify_cmd)
+  wait_until 30 eval '[[ $(promq "$VIP" "count(hpc_galera_notify_state{state=\"Synced\"} == 1)" | jq -r ".[0].value[1] // 0") == 3 ]]'
   run lab_client curl -fsS -m 5 "http://$VIP:9093/api/v2/status"
   assert_success
   [[ $(jq '.cluster.peers | length' <<< "$output") == 3 ]]
@@ -59,7 +61,8 @@ setup() {
 @test "every Grafana panel query returns data from the lab Prometheus" {
   local d expr missing=()
   for n in n1 n2 n3; do lab_exec "$n" "$TK/setup/phase5_monitoring_setup.sh" --collect; done
-  lab_exec n1 bash -c "source $TK/lib/common.sh && source $TK/lib/monitoring.sh && monitoring::backup_result ok 123456"
+  # a real backup run feeds the backup panels (backup's hpc_backup.prom, monitoring's outcome file)
+  lab_exec n1 "$TK/backup/backup.sh" --only-configs >/dev/null 2>&1
   for n in n1 n2 n3; do lab_exec "$n" "$TK/setup/phase5_monitoring_setup.sh" --collect; done
   sleep_until_scraped() { [[ $(promq "$VIP" 'count(hpc_backup_last_ok)' | jq -r '.[0].value[1] // 0') == 1 ]]; }
   wait_until 30 sleep_until_scraped
@@ -84,10 +87,23 @@ setup() {
   assert_equal "$(notifications "$HOOK_LOG" firing GaleraNodeDisconnected node3)" 1
   lab_exec n3 /etc/init.d/mariadb start >/dev/null 2>&1
   wait_until 90 eval '[[ $(lab_exec n3 mariadb -N -B -e "SHOW STATUS LIKE '"'"'wsrep_local_state_comment'"'"'" | cut -f2) == Synced ]]'
+  # the restart went through Joiner/Joined/Synced: galera.cnf's wsrep_notify_cmd counted them, and
+  # Prometheus reads them from node3's textfile collector
+  wait_until 30 eval '[[ $(promq "$VIP" "hpc_galera_state_changes_total{node=\"node3\"}" | jq -r ".[0].value[1] // 0") -ge 2 ]]'
+  run promq "$VIP" 'hpc_galera_notify_state{node="node3",state="Synced"}'
+  assert_equal "$(jq -r '.[0].value[1]' <<< "$output")" 1
 }
 
-@test "a failed backup reaches the webhook as BackupFailed" {
-  lab_exec n2 bash -c "source $TK/lib/common.sh && source $TK/lib/monitoring.sh && monitoring::backup_result failed"
+@test "a failed backup run (the dump fails: disk full) reaches the webhook as BackupFailed" {
+  # a real backup/backup.sh run whose mariadb-dump fails as it does on a full disk
+  lab_exec n2 sh -c 'mkdir -p /root/failbin && printf "#!/bin/sh\necho \"mariadb-dump: Got errno 28 on write\" >&2\nexit 2\n" > /root/failbin/mariadb-dump && chmod +x /root/failbin/mariadb-dump'
+  run lab_exec n2 env PATH=/root/failbin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$TK/backup/backup.sh" --only-databases
+  lab_exec n2 rm -rf /root/failbin
+  assert_failure
+  run lab_exec n2 grep -x 'hpc_backup_last_ok 0' /var/lib/prometheus/node-exporter/hpc_backup.prom
+  assert_success
+  run lab_exec n2 grep -E '^hpc_backup_last_failure_timestamp_seconds [0-9]{10}$' /var/lib/prometheus/node-exporter/hpc_backup_outcome.prom
+  assert_success
   wait_until 60 has_notification "$HOOK_LOG" firing BackupFailed node2
 }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# configs/monitoring/galera_notify.sh, MariaDB's wsrep_notify_cmd: every state change becomes textfile
+# utils/galera_notify.sh, MariaDB's wsrep_notify_cmd: every state change becomes textfile
 # metrics (state, primary, a change counter kept in the file), written atomically, never failing MariaDB.
 
 setup_file() {
@@ -11,14 +11,15 @@ setup_file() {
 setup() {
   bats_load_library bats-support
   bats_load_library bats-assert
-  export HPC_GALERA_NOTIFY_DIR="$BATS_TEST_TMPDIR/notify"
-  mkdir -p "$HPC_GALERA_NOTIFY_DIR"
-  NOTIFY="$GEN_TK/configs/monitoring/galera_notify.sh"
-  PROM="$HPC_GALERA_NOTIFY_DIR/hpc_galera_notify.prom"
+  export ROOT_PREFIX="$BATS_TEST_TMPDIR/root" HPC_NODE_IP=10.213.0.11 NO_COLOR=1
+  NOTIFY_DIR="$ROOT_PREFIX/var/lib/hpc-cluster/galera-notify"
+  mkdir -p "$NOTIFY_DIR"
+  NOTIFY="$GEN_TK/utils/galera_notify.sh"
+  PROM="$NOTIFY_DIR/hpc_galera_notify.prom"
 }
 
 @test "galera.cnf names the notify script when monitoring is on; the script is executable" {
-  run grep -x 'wsrep_notify_cmd=@TOOLKIT_DIR@/configs/monitoring/galera_notify.sh' "$GEN_TK/configs/galera.cnf"
+  run grep -x 'wsrep_notify_cmd=@TOOLKIT_DIR@/utils/galera_notify.sh' "$GEN_TK/configs/galera.cnf"
   assert_success
   [[ -x $NOTIFY ]]
 }
@@ -38,7 +39,7 @@ setup() {
   run grep '^hpc_galera_state_changes_total' "$PROM"
   assert_output 'hpc_galera_state_changes_total 3'
   # written atomically: no temp file is left beside it
-  run ls -A "$HPC_GALERA_NOTIFY_DIR"
+  run ls -A "$NOTIFY_DIR"
   assert_output hpc_galera_notify.prom
 }
 
@@ -54,9 +55,9 @@ setup() {
 }
 
 @test "it never fails MariaDB: no folder or odd arguments exit 0 and keep the last file" {
-  HPC_GALERA_NOTIFY_DIR="$BATS_TEST_TMPDIR/missing" run "$NOTIFY" --status Synced
+  ROOT_PREFIX="$BATS_TEST_TMPDIR/elsewhere" run "$NOTIFY" --status Synced
   assert_success
-  [[ ! -e $BATS_TEST_TMPDIR/missing ]]
+  [[ ! -e $BATS_TEST_TMPDIR/elsewhere/var/lib/hpc-cluster/galera-notify ]]
   "$NOTIFY" --status Synced --primary yes
   run "$NOTIFY" --status 'bad"value' --bogus
   assert_success

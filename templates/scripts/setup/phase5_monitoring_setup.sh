@@ -8,7 +8,7 @@
 # gossip cluster, so an alert is sent once. Prometheus runs on the first monitoring.prometheus_nodes
 # members (highest priority first) and sends its alerts to every Alertmanager. Both listen on every
 # address, so they answer on the VIP; a member without Prometheus forwards its Prometheus port to one.
-# Galera reports its state changes to configs/monitoring/galera_notify.sh (galera.cnf's wsrep_notify_cmd).
+# Galera reports its state changes to utils/galera_notify.sh (galera.cnf's wsrep_notify_cmd).
 #
 #   --bootstrap / --standalone   this node is the first member
 #   --join [--peer IP]           take the member list from IP (or any member), add this node everywhere
@@ -166,7 +166,7 @@ file_secrets() {
   done
 }
 
-# galera_notify_setup: the mysql-owned folder galera_notify.sh (galera.cnf's wsrep_notify_cmd, run by
+# galera_notify_setup: the mysql-owned folder utils/galera_notify.sh (galera.cnf's wsrep_notify_cmd, run by
 # MariaDB as mysql) writes to; its file seeded once from the state now (MariaDB reports only changes)
 # and linked into the textfile directory once it exists (a dangling link is a scrape error).
 galera_notify_setup() {
@@ -186,7 +186,7 @@ galera_notify_setup() {
     primary=no
     [[ $rows != *$'wsrep_cluster_status\tPrimary'* ]] || primary=yes
     if [[ -n $state ]]; then
-      HPC_GALERA_NOTIFY_DIR=$dir runuser -u mysql -- "$(tpl::path monitoring/galera_notify.sh)" --seed --status "$state" --primary "$primary" || true
+      runuser -u mysql -- "$HPC_TOOLKIT_DIR/utils/galera_notify.sh" --seed --status "$state" --primary "$primary" || true
     fi
   fi
   if [[ -e $file && "$(readlink "$link" 2>/dev/null)" != "$file" ]]; then run::cmd ln -sfn -- "$file" "$link"; fi
