@@ -2,7 +2,7 @@
 # Prometheus queries through the VIP, notifications counted from the receiver's log.
 TK=/opt/hpc-dashboard/cluster
 VIP=10.213.0.100
-MON_SECRETS=$'DB_SLURM_PASSWORD=slurm-secret-1\nDB_AUTH_PASSWORD=auth-secret-2\nREDIS_PASSWORD=redis-secret-3\nMON_EXPORTER_PASSWORD=exp\'orter-4'
+MON_SECRETS=$'DB_SLURM_PASSWORD=slurm-secret-1\nDB_AUTH_PASSWORD=auth-secret-2\nREDIS_PASSWORD=redis-secret-3\nMON_EXPORTER_PASSWORD=exp\'orter-4\nBACKUP_HMAC_KEY=lab-hmac-5'
 HOOK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 # webhook_start LOG: the receiver on the client (10.213.0.200:8099), one JSON line per POST in LOG.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# utils/galera_notify.sh, MariaDB's wsrep_notify_cmd: every state change becomes textfile
+# configs/monitoring/galera_notify.bash (installed by phase5 as /usr/local/lib/hpc-cluster/galera_notify.sh), MariaDB's wsrep_notify_cmd: every state change becomes textfile
 # metrics (state, primary, a change counter kept in the file), written atomically, never failing MariaDB.
 
 setup_file() {
@@ -11,17 +11,19 @@ setup_file() {
 setup() {
   bats_load_library bats-support
   bats_load_library bats-assert
-  export ROOT_PREFIX="$BATS_TEST_TMPDIR/root" HPC_NODE_IP=10.213.0.11 NO_COLOR=1
-  NOTIFY_DIR="$ROOT_PREFIX/var/lib/hpc-cluster/galera-notify"
+  # installed as phase5 does it: the state folder filled in
+  NOTIFY_DIR="$BATS_TEST_TMPDIR/state/galera-notify"
   mkdir -p "$NOTIFY_DIR"
-  NOTIFY="$GEN_TK/utils/galera_notify.sh"
+  NOTIFY="$BATS_TEST_TMPDIR/galera_notify.sh"
+  sed "s#@STATE_DIR@#$BATS_TEST_TMPDIR/state#g" "$GEN_TK/configs/monitoring/galera_notify.bash" > "$NOTIFY"
+  chmod 0755 "$NOTIFY"
   PROM="$NOTIFY_DIR/hpc_galera_notify.prom"
 }
 
-@test "galera.cnf names the notify script when monitoring is on; the script is executable" {
-  run grep -x 'wsrep_notify_cmd=@TOOLKIT_DIR@/utils/galera_notify.sh' "$GEN_TK/configs/galera.cnf"
+@test "galera.cnf names the installed notify script when monitoring is on; phase5 installs it (dry run)" {
+  run grep -x 'wsrep_notify_cmd=/usr/local/lib/hpc-cluster/galera_notify.sh' "$GEN_TK/configs/galera.cnf"
   assert_success
-  [[ -x $NOTIFY ]]
+  grep -q '@STATE_DIR@/galera-notify' "$GEN_TK/configs/monitoring/galera_notify.bash"
 }
 
 @test "MariaDB's calls (Joiner, Joined, Synced with a view) set the state, the Primary flag and count the changes" {
@@ -55,9 +57,11 @@ setup() {
 }
 
 @test "it never fails MariaDB: no folder or odd arguments exit 0 and keep the last file" {
-  ROOT_PREFIX="$BATS_TEST_TMPDIR/elsewhere" run "$NOTIFY" --status Synced
+  rmdir "$NOTIFY_DIR"
+  run "$NOTIFY" --status Synced
   assert_success
-  [[ ! -e $BATS_TEST_TMPDIR/elsewhere/var/lib/hpc-cluster/galera-notify ]]
+  [[ ! -e $NOTIFY_DIR ]]
+  mkdir "$NOTIFY_DIR"
   "$NOTIFY" --status Synced --primary yes
   run "$NOTIFY" --status 'bad"value' --bogus
   assert_success

@@ -5,7 +5,7 @@
 #
 # Hooks called by other scripts (each is a no-op when monitoring is off, and never fails its caller):
 #   monitoring::vip_transition STATE             utils/vip_notify.sh, on every VRRP transition
-#   monitoring::backup_result ok|failed [BYTES]  backup/backup.sh, at the end of a run
+#   monitoring::backup_result ok|failed [BYTES]  lib/backup_status.sh (backup/backup.sh), at the end of a run
 
 # monitoring::textfile_dir: where node_exporter reads *.prom files.
 monitoring::textfile_dir() { path::of "${MONITORING_TEXTFILE_DIR:-/var/lib/prometheus/node-exporter}"; }
@@ -85,27 +85,37 @@ monitoring::vip_transition() {
 # it). backup/backup.sh itself writes hpc_backup.prom (last outcome, last success time, duration, new
 # bytes: what BackupFailed and BackupTooOld read); this adds what it does not keep: the time of the
 # last failure and the size of the last good snapshot, in hpc_backup_outcome.prom (no metric in both).
+# The value not updated comes from that file itself: no state file, which a snapshot of STATE_DIR
+# would carry (and a restore put back).
 monitoring::backup_result() {
   monitoring::enabled || return 0
   {
+    local dir failure size
+    dir="$(monitoring::textfile_dir)"
+    [[ -d $dir ]] || return 0
+    failure="$(monitoring::prom_value "$dir/hpc_backup_outcome.prom" hpc_backup_last_failure_timestamp_seconds)"
+    size="$(monitoring::prom_value "$dir/hpc_backup_outcome.prom" hpc_backup_last_size_bytes)"
     if [[ $1 == ok ]]; then
-      if [[ ${2:-} =~ ^[0-9]+$ ]]; then monitoring::state_set backup_last_size "$2"; fi
+      if [[ ${2:-} =~ ^[0-9]+$ ]]; then size=$2; fi
     else
-      monitoring::state_set backup_last_failure "$(date +%s)"
+      failure="$(date +%s)"
     fi
-    monitoring::backup_metrics
+    {
+      printf '# HELP hpc_backup_last_failure_timestamp_seconds When the last backup run on this node failed (0: never).\n'
+      printf '# TYPE hpc_backup_last_failure_timestamp_seconds gauge\n'
+      printf 'hpc_backup_last_failure_timestamp_seconds %s\n' "$failure"
+      printf '# HELP hpc_backup_last_size_bytes Size of the last successful snapshot taken on this node.\n'
+      printf '# TYPE hpc_backup_last_size_bytes gauge\n'
+      printf 'hpc_backup_last_size_bytes %s\n' "$size"
+    } | monitoring::write_prom hpc_backup_outcome
   } 2>/dev/null || true
 }
 
-monitoring::backup_metrics() {
-  {
-    printf '# HELP hpc_backup_last_failure_timestamp_seconds When the last backup run on this node failed (0: never).\n'
-    printf '# TYPE hpc_backup_last_failure_timestamp_seconds gauge\n'
-    printf 'hpc_backup_last_failure_timestamp_seconds %s\n' "$(monitoring::state_get backup_last_failure)"
-    printf '# HELP hpc_backup_last_size_bytes Size of the last successful snapshot taken on this node.\n'
-    printf '# TYPE hpc_backup_last_size_bytes gauge\n'
-    printf 'hpc_backup_last_size_bytes %s\n' "$(monitoring::state_get backup_last_size)"
-  } | monitoring::write_prom hpc_backup_outcome
+# monitoring::prom_value FILE METRIC: the value of an unlabelled METRIC in a .prom FILE (0 when absent).
+monitoring::prom_value() {
+  local v
+  v="$(awk -v m="$2" '$1 == m { v = $2 } END { print v }' "$1" 2>/dev/null || true)"
+  if [[ $v =~ ^[0-9]+$ ]]; then printf '%s\n' "$v"; else printf '0\n'; fi
 }
 
 # ---- periodic facts (phase5 --collect, from cron every minute) ------------------------------------------
@@ -181,9 +191,6 @@ monitoring::collect() {
   monitoring::vip_metrics "$(sed -n 1p "$(path::of "$STATE_DIR/vip_state")" 2>/dev/null || echo UNKNOWN)" || true
   monitoring::slurm_metrics || true
   monitoring::gluster_metrics || true
-  if [[ -r "$(path::of "$STATE_DIR/metrics/backup_last_size")" || -r "$(path::of "$STATE_DIR/metrics/backup_last_failure")" ]]; then
-    monitoring::backup_metrics || true
-  fi
   return 0
 }
 

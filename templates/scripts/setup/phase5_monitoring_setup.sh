@@ -8,7 +8,8 @@
 # gossip cluster, so an alert is sent once. Prometheus runs on the first monitoring.prometheus_nodes
 # members (highest priority first) and sends its alerts to every Alertmanager. Both listen on every
 # address, so they answer on the VIP; a member without Prometheus forwards its Prometheus port to one.
-# Galera reports its state changes to utils/galera_notify.sh (galera.cnf's wsrep_notify_cmd).
+# Galera reports its state changes to /usr/local/lib/hpc-cluster/galera_notify.sh (installed here;
+# galera.cnf's wsrep_notify_cmd).
 #
 #   --bootstrap / --standalone   this node is the first member
 #   --join [--peer IP]           take the member list from IP (or any member), add this node everywhere
@@ -38,6 +39,7 @@ PHASE_MODES=(bootstrap join standalone refresh add-node remove-node leave status
 PHASE_READONLY_MODES=(status collect members forward)
 STARTED=()
 MON_USER=prometheus
+GALERA_NOTIFY_CMD=/usr/local/lib/hpc-cluster/galera_notify.sh  # galera.cnf's wsrep_notify_cmd
 EXCLUDE_MOUNTS='^/(dev|proc|run|sys|media|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)'
 
 phase::init() {
@@ -166,12 +168,16 @@ file_secrets() {
   done
 }
 
-# galera_notify_setup: the mysql-owned folder utils/galera_notify.sh (galera.cnf's wsrep_notify_cmd, run by
-# MariaDB as mysql) writes to; its file seeded once from the state now (MariaDB reports only changes)
-# and linked into the textfile directory once it exists (a dangling link is a scrape error).
+# galera_notify_setup: Galera's wsrep_notify_cmd (galera.cnf names it): configs/monitoring/galera_notify.bash
+# installed outside the root-only toolkit folder (MariaDB runs it as mysql), the mysql-owned folder it
+# writes to, its file seeded once from the state now (MariaDB reports only changes) and linked into the
+# textfile directory once it exists (a dangling link is a scrape error).
 galera_notify_setup() {
-  local dir file link rows state primary
+  local dir file link rows state primary cmd
   id mysql >/dev/null 2>&1 || return 0
+  cmd="$(path::of "$GALERA_NOTIFY_CMD")"
+  run::mkdir "$(dirname "$cmd")" 0755
+  run::write_file "$cmd" 0755 < <(tpl::render "$(tpl::path monitoring/galera_notify.bash)" STATE_DIR)
   dir="$(path::of "$STATE_DIR/galera-notify")"
   file="$dir/hpc_galera_notify.prom"
   link="$(monitoring::textfile_dir)/hpc_galera_notify.prom"
@@ -186,7 +192,7 @@ galera_notify_setup() {
     primary=no
     [[ $rows != *$'wsrep_cluster_status\tPrimary'* ]] || primary=yes
     if [[ -n $state ]]; then
-      runuser -u mysql -- "$HPC_TOOLKIT_DIR/utils/galera_notify.sh" --seed --status "$state" --primary "$primary" || true
+      runuser -u mysql -- "$cmd" --seed --status "$state" --primary "$primary" || true
     fi
   fi
   if [[ -e $file && "$(readlink "$link" 2>/dev/null)" != "$file" ]]; then run::cmd ln -sfn -- "$file" "$link"; fi

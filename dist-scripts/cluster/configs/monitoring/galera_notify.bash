@@ -3,19 +3,20 @@
 # Summary: MariaDB's wsrep_notify_cmd: this node's Galera state changes as node_exporter metrics.
 #
 # MariaDB runs it (as the mysql user, and waits for it) whenever this node's Galera state or the
-# component changes; galera.cnf names it when monitoring is enabled (read at MariaDB's start). It
-# rewrites STATE_DIR/galera-notify/hpc_galera_notify.prom, a mysql-owned folder that
-# setup/phase5_monitoring_setup.sh creates and links into node_exporter's textfile directory,
-# atomically (temp file + rename):
+# component changes; galera.cnf names it when monitoring is enabled (read at MariaDB's start).
+# setup/phase5_monitoring_setup.sh installs it as /usr/local/lib/hpc-cluster/galera_notify.sh (the
+# toolkit's own folder is root's only: mysql could not run it there), the state folder filled in.
+# It rewrites @STATE_DIR@/galera-notify/hpc_galera_notify.prom, a mysql-owned folder that phase5 creates and
+# links into node_exporter's textfile directory, atomically (temp file + rename):
 #   hpc_galera_notify_state{state="S"}        1 for the state MariaDB reported last, 0 for the others
 #   hpc_galera_notify_primary                 1 while this node is in a Primary component
 #   hpc_galera_state_changes_total            state changes seen (the count is kept in the file itself)
 #   hpc_galera_last_change_timestamp_seconds  when the last change was reported
 #   --seed   write the given state without counting a change (phase5 does, once: MariaDB reports
 #            only changes)
-# It never fails MariaDB: whatever goes wrong (no folder yet) leaves the previous file and exits 0.
-#
-# Exit codes: 0 always.
+# Self-contained (the toolkit's libraries are root's only), quick, and it never fails MariaDB: whatever
+# goes wrong (no folder yet) leaves the previous file and exits 0.
+set -u
 
 # What MariaDB 10.x reports (wsrep::server_state); another word is written as one more state.
 STATES="Disconnected Initializing Initialized Connected Joiner Joined Donor Synced Disconnecting Error"
@@ -65,7 +66,7 @@ render() {
 
 notify() {
   local dir file tmp
-  dir="$(path::of "$STATE_DIR/galera-notify")"
+  dir="@STATE_DIR@/galera-notify"
   file="$dir/hpc_galera_notify.prom"
   [[ -d $dir && -w $dir ]] || return 0
   read_previous "$file"
@@ -82,13 +83,9 @@ notify() {
   tmp="$(mktemp "$dir/.hpc_galera_notify.prom.XXXXXX")" || return 0
   if render > "$tmp" && chmod 0644 "$tmp" && mv -f "$tmp" "$file"; then return 0; fi
   rm -f -- "$tmp"
+  return 0
 }
 
-main() {
-  if lib::wants_help "$@"; then lib::help; exit 0; fi
-  parse_args "$@"
-  # In a || list: no error inside reaches the ERR trap, and MariaDB always sees 0.
-  notify 2>/dev/null || true
-}
-
-main "$@"
+parse_args "$@"
+notify 2>/dev/null || true
+exit 0
