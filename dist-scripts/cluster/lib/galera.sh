@@ -51,13 +51,13 @@ galera::allowlist() {
 
 # galera::render_cnf: this node's galera.cnf (needs SELF_IP and SELF_HOSTNAME).
 galera::render_cnf() {
-  # shellcheck disable=SC2034 # NODE_IP, NODE_NAME, CLUSTER_ADDRESS, ALLOWLIST, TOOLKIT_DIR are read by tpl::render by name
-  local NODE_IP=$SELF_IP NODE_NAME=$SELF_HOSTNAME CLUSTER_ADDRESS ALLOWLIST TOOLKIT_DIR=$HPC_TOOLKIT_DIR
+  # shellcheck disable=SC2034 # NODE_IP, NODE_NAME, CLUSTER_ADDRESS, ALLOWLIST are read by tpl::render by name
+  local NODE_IP=$SELF_IP NODE_NAME=$SELF_HOSTNAME CLUSTER_ADDRESS ALLOWLIST
   # shellcheck disable=SC2034
   CLUSTER_ADDRESS="$(galera::cluster_address)"
   # shellcheck disable=SC2034
   ALLOWLIST="$(galera::allowlist)"
-  tpl::render "$(tpl::path galera.cnf)" NODE_IP NODE_NAME CLUSTER_ADDRESS ALLOWLIST TOOLKIT_DIR
+  tpl::render "$(tpl::path galera.cnf)" NODE_IP NODE_NAME CLUSTER_ADDRESS ALLOWLIST
 }
 
 # galera::write_config: galera.cnf, the SST credentials file (mariabackup only) and the log folder.
