@@ -69,3 +69,12 @@ describe("valid configs", () => {
     expect(diagnostics(text, "x.yaml")).toEqual(["14:5: error: cluster.vip.advert_intt: unknown key 'advert_intt' (did you mean 'advert_int'?)"]);
   });
 });
+
+describe("Galera failure detection and the witness", () => {
+  it("derives the evs.* periods from database.suspect_timeout, in Galera's order", async () => {
+    const { galeraFailureDetection } = await import("../generator/model/galera.js");
+    const opts = (t: number) => galeraFailureDetection({ suspect_timeout: t } as never);
+    expect(opts(1.5)).toBe("evs.keepalive_period=PT0.38S;evs.inactive_check_period=PT0.38S;evs.suspect_timeout=PT1.5S;evs.inactive_timeout=PT3S");
+    expect(opts(5)).toBe("evs.keepalive_period=PT0.5S;evs.inactive_check_period=PT0.5S;evs.suspect_timeout=PT5S;evs.inactive_timeout=PT10S");
+  });
+});

@@ -86,7 +86,7 @@ describe("generate", () => {
   });
 
   it("renders every valid fixture", () => {
-    for (const name of ["valid/minimal.yaml", "valid/standalone.yaml", "valid/two-nodes-witness.yaml", "lab/lab3.yaml"]) {
+    for (const name of ["valid/minimal.yaml", "valid/standalone.yaml", "valid/two-nodes-witness.yaml", "valid/four-nodes-witness.yaml", "lab/lab3.yaml"]) {
       expect(renderText(fixture(name)).length).toBeGreaterThan(20);
     }
   });

@@ -92,13 +92,6 @@ export function crossFieldRules(config: ClusterConfig, written: (path: (string |
     if (c.nodes.some((n) => n.hostname.toLowerCase() === a.hostname.toLowerCase())) {
       out.push({ path: [...base, "arbitrator", "hostname"], severity: "error", message: "the arbitrator's hostname is already a node's" });
     }
-    if (c.nodes.length >= 3) {
-      out.push({
-        path: [...base, "arbitrator"],
-        severity: "error",
-        message: `an arbitrator is used only by a 2-node cluster (garbd and a third Redis sentinel keep the pair's quorum); with ${c.nodes.length} database members the toolkit would never start it: remove cluster.arbitrator`,
-      });
-    }
   }
 
   // Storage
@@ -137,8 +130,8 @@ export function crossFieldRules(config: ClusterConfig, written: (path: (string |
   // Two nodes are special in every service.
   if (c.nodes.length === 2 && !c.arbitrator) {
     out.push({ path: nodesPath, severity: "warning", message: "2 nodes without an arbitrator: an even split leaves no quorum (add cluster.arbitrator)" });
-  } else if (c.nodes.length % 2 === 0 && c.nodes.length > 2) {
-    out.push({ path: nodesPath, severity: "warning", message: `${c.nodes.length} nodes: an even split (${c.nodes.length / 2}|${c.nodes.length / 2}) leaves no quorum (an arbitrator is used only by 2-node clusters; an odd number of nodes avoids it)` });
+  } else if (c.nodes.length % 2 === 0 && c.nodes.length > 2 && !c.arbitrator) {
+    out.push({ path: nodesPath, severity: "warning", message: `${c.nodes.length} nodes: losing ${c.nodes.length / 2} of them, or an even split (${c.nodes.length / 2}|${c.nodes.length / 2}), stops every write (no quorum): add cluster.arbitrator (a small host running garbd, whose vote makes ${c.nodes.length + 1}) or an odd number of nodes` });
   }
 
   // Backup retention: retention_days caps whatever the policy keeps.

@@ -99,7 +99,7 @@ const arbitrator = z
     hostname: hostname.describe("The witness host's name: informational only (the toolkit reaches the arbitrator by ip); must differ from every node's."),
   })
   .strict()
-  .describe("A small third host (witness) that runs garbd and a Redis sentinel so a 2-node cluster survives losing one node.");
+  .describe("A small host (witness) that runs garbd while the database member count is even (2, 4, ...), so losing half the members or an even split keeps a Primary component, and a Redis sentinel.");
 
 
 const vip = z
@@ -171,6 +171,8 @@ const database = z
       .describe("InnoDB buffer pool per node (labs and tests lower it, e.g. 32M)."),
     gcache_size: z.string().regex(/^[1-9][0-9]*[KMG]$/, { message: "must be a size like 512M or 2G" }).default("1G")
       .describe("Galera write-set cache: a returning node within this much history rejoins by IST instead of a full SST."),
+    suspect_timeout: z.number().min(0.5, { message: "must be at least 0.5 (seconds)" }).max(30, { message: "must be at most 30 (seconds)" }).default(1.5)
+      .describe("Seconds of silence before the other members suspect a node dead and evict it (Galera's evs.suspect_timeout; default PT5S there): while a peer that lost power is still a member, every write on the survivors waits. Raise it on a lossy or overloaded network, where a lower value evicts healthy nodes."),
     databases: z.array(databaseEntry).default([]),
   })
   .strict();

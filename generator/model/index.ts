@@ -4,6 +4,7 @@ import { SECRET_REF } from "../config/schema.js";
 import { buildServices, serviceShellVars, type Service } from "./services.js";
 import { buildMonitoring, monitoringSecrets, monitoringShellVars, type MonitoringModel } from "./monitoring.js";
 import { webModel, webShellVars, type WebModel } from "./web.js";
+import { galeraFailureDetection } from "./galera.js";
 
 export type ShellValue = string | number | boolean | Array<string | number>;
 
@@ -32,6 +33,8 @@ export interface Model {
   configYaml: string;
   monitoring: MonitoringModel;
   web: WebModel;
+  /** galera.cnf's evs.* failure-detection options (generator/model/galera.ts). */
+  galeraFailureDetection: string;
 }
 
 const REDUNDANCY = ["Standalone", "Dual Redundancy", "Triple Redundancy", "Quad Redundancy"];
@@ -95,6 +98,7 @@ export function buildModel(config: ClusterConfig, configYaml: string): Model {
     v("DB_PORT", c.database.port),
     v("DB_GALERA_PORT", c.database.galera_port),
     v("DB_IST_PORT", c.database.ist_port),
+    v("GALERA_EVS_OPTIONS", galeraFailureDetection(c.database), "failure detection, the same for garbd as in galera.cnf"),
     v("DB_SST_PORT", c.database.sst_port),
     v("DB_CLUSTER_NAME", c.database.cluster_name),
     v("DB_SST_METHOD", c.database.sst_method),
@@ -168,5 +172,6 @@ export function buildModel(config: ClusterConfig, configYaml: string): Model {
     configYaml,
     monitoring: buildMonitoring(c),
     web,
+    galeraFailureDetection: galeraFailureDetection(c.database),
   };
 }

@@ -113,6 +113,15 @@ galera::is_synced_primary() {
   [[ -z ${1:-} || $size == "$1" ]]
 }
 
+# galera::in_view IP / galera::out_of_view IP: this node is Synced in a Primary component whose members
+# include (exclude) IP, by wsrep_incoming_addresses (garbd has none; the size would count it).
+galera::in_view() {
+  galera::is_synced_primary "" && [[ ",$(galera::status wsrep_incoming_addresses)," == *",$1:"* ]]
+}
+galera::out_of_view() {
+  galera::is_synced_primary "" && [[ ",$(galera::status wsrep_incoming_addresses)," != *",$1:"* ]]
+}
+
 # galera::grastate FIELD: uuid, seqno or safe_to_bootstrap from grastate.dat (empty when absent).
 galera::grastate() {
   local file
@@ -274,24 +283,39 @@ galera::_json_or_null() {
   if [[ -n $1 ]]; then json::str "$1"; else printf 'null'; fi
 }
 
-# galera::arbitrator_needed: two database members and no third voter - the pair cannot lose a node.
+# galera::member_count: how many database members the cluster has (configured nodes minus removed ones).
 galera::member_count() {
   galera::member_ips | wc -l
 }
 
-# galera::ensure_arbitrator: with exactly two members, garbd on the configured arbitrator host (so the
-# survivor of a one-node failure keeps quorum), or a loud warning when none is configured.
+# galera::ensure_arbitrator: garbd on the configured arbitrator host exactly when the member count is even
+# (2, 4, ...). Its vote makes the total odd, so the loss of half the members, or an even split, leaves the
+# side with the witness Primary (2 of 4 down: 3 of 5 votes). With an odd count it must not run: its vote
+# would make the total even, and a 2|1 split with the witness beside the single node would leave neither
+# side Primary. Without an arbitrator, an even count only gets a warning.
 galera::ensure_arbitrator() {
-  (( $(galera::member_count) == 2 )) || return 0
+  local members running=0
+  members="$(galera::member_count)"
   if [[ -z $ARBITRATOR_IP ]]; then
-    log::warn "only two database nodes and no arbitrator: if either node fails or the link between them breaks, BOTH stop accepting writes (no quorum). Add cluster.arbitrator (a small third host running garbd) or a third node."
+    if (( members == 2 )); then
+      log::warn "only two database nodes and no arbitrator: if either node fails or the link between them breaks, BOTH stop accepting writes (no quorum). Add cluster.arbitrator (a small third host running garbd) or a third node."
+    elif (( members % 2 == 0 )); then
+      log::warn "$members database nodes and no arbitrator: losing $(( members / 2 )) of them, or an even split, stops all writes (no quorum). Add cluster.arbitrator (a small host running garbd) for an odd number of votes."
+    fi
     return 0
   fi
-  if remote::run "$ARBITRATOR_IP" pgrep -x garbd >/dev/null 2>&1; then
-    log::info "garbd already runs on the arbitrator $ARBITRATOR_IP"
+  if remote::run "$ARBITRATOR_IP" pgrep -x garbd >/dev/null 2>&1; then running=1; fi
+  if (( members % 2 )); then
+    (( running )) || return 0
+    log::info "stopping garbd on the arbitrator $ARBITRATOR_IP: with $members (odd) database members its vote would make an even split possible"
+    run::cmd remote::run "$ARBITRATOR_IP" pkill -x garbd
     return 0
   fi
-  log::info "starting garbd on the arbitrator $ARBITRATOR_IP so a two-node cluster keeps quorum"
+  if (( running )); then
+    log::info "garbd already runs on the arbitrator $ARBITRATOR_IP ($members members + the witness: $(( members + 1 )) votes)"
+    return 0
+  fi
+  log::info "starting garbd on the arbitrator $ARBITRATOR_IP: $members members + the witness make $(( members + 1 )) votes, so losing $(( members / 2 )) keeps a Primary component"
   run::cmd remote::run "$ARBITRATOR_IP" garbd --address "gcomm://$(galera::cluster_address)" --group "$DB_CLUSTER_NAME" \
-    --options "gmcast.listen_addr=tcp://${ARBITRATOR_IP}:${DB_GALERA_PORT}" --log /var/log/garbd.log --daemon
+    --options "gmcast.listen_addr=tcp://${ARBITRATOR_IP}:${DB_GALERA_PORT};${GALERA_EVS_OPTIONS}" --log /var/log/garbd.log --daemon
 }

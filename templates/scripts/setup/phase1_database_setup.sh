@@ -207,9 +207,11 @@ mode::add_node() {
   remote::toolkit "$TARGET" setup/phase1_database_setup.sh --join --peer "$SELF_IP" --yes "${DRY_ARGS[@]+"${DRY_ARGS[@]}"}" \
     || die "$TARGET failed to join (its own run rolled back; see /var/log/hpc-cluster/phase1_database_setup.log there)"
   run::is_dry && return 0
-  run::wait_until 60 "cluster size $(( size + 1 ))" galera::is_synced_primary "$(( size + 1 ))" \
-    || die "$TARGET joined but this node sees cluster size $(galera::status wsrep_cluster_size)"
-  log::ok "$TARGET added: cluster size $size -> $(( size + 1 ))"
+  # By address, not by size: the size counts garbd, which comes or goes with the new member count.
+  run::wait_until 60 "$TARGET in this node's view" galera::in_view "$TARGET" \
+    || die "$TARGET joined but this node does not see it (cluster size $(galera::status wsrep_cluster_size))"
+  galera::ensure_arbitrator
+  log::ok "$TARGET added: cluster size $size -> $(galera::status wsrep_cluster_size)"
 }
 
 mode::remove_node() {
@@ -236,9 +238,10 @@ mode::remove_node() {
   fi
   update_members exclude
   run::is_dry && return 0
-  run::wait_until 60 "cluster size $live_after" galera::is_synced_primary "$live_after" \
-    || die "cluster size is $(galera::status wsrep_cluster_size), expected $live_after"
-  log::ok "$TARGET removed: cluster size $size -> $live_after; every member's address list updated"
+  run::wait_until 60 "$TARGET out of this node's view" galera::out_of_view "$TARGET" \
+    || die "$TARGET is still in this node's view (cluster size $(galera::status wsrep_cluster_size))"
+  galera::ensure_arbitrator
+  log::ok "$TARGET removed: cluster size $size -> $(galera::status wsrep_cluster_size); every member's address list updated"
 }
 
 # --leave (on the node being removed): clean shutdown, and the Galera config set aside so the server

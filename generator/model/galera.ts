@@ -1,0 +1,25 @@
+// Galera's failure detection, computed from database.suspect_timeout so galera.cnf only prints it.
+import type { ClusterConfig } from "../config/schema.js";
+
+/** An ISO 8601 duration as Galera reads it: 1.5 -> "PT1.5S". */
+function period(seconds: number): string {
+  return `PT${Number(seconds.toFixed(2))}S`;
+}
+
+/**
+ * evs.* options for a member that evicts a silent peer after `suspect_timeout` seconds. While a peer that
+ * lost power is still in the view, every commit on the survivors waits for it, so this is the write stall
+ * of a node loss. Galera needs keepalive_period <= inactive_check_period <= suspect_timeout <=
+ * inactive_timeout: a peer is checked four times per timeout and told we are alive as often, and
+ * inactive_timeout (evicted even without the others' agreement) stays twice the suspect timeout.
+ */
+export function galeraFailureDetection(db: ClusterConfig["cluster"]["database"]): string {
+  const suspect = db.suspect_timeout;
+  const check = Math.min(0.5, suspect / 4);
+  return [
+    `evs.keepalive_period=${period(check)}`,
+    `evs.inactive_check_period=${period(check)}`,
+    `evs.suspect_timeout=${period(suspect)}`,
+    `evs.inactive_timeout=${period(Math.max(suspect * 2, 3))}`,
+  ].join(";");
+}
