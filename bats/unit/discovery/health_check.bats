@@ -69,7 +69,7 @@ check() {  # NAME FIELD: from the last JSON report in $output
   sed -i 's/Primary/non-Primary/' "$STUB/mariadb.out"
   run "$HC" --json
   assert_failure 1
-  assert_equal "$(check mariadb message)" "Galera component is non-Primary, not Primary"
+  assert_equal "$(check mariadb message)" "read-only: Galera component is non-Primary, not Primary (reads answer from this node's last state, writes are refused until quorum returns)"
   rm "$STUB/mariadb.out"
   run "$HC" --json
   assert_equal "$(check mariadb message)" "mariadbd runs but does not answer queries"

@@ -69,7 +69,8 @@ health::check_mariadb() {
   if [[ -z ${w[wsrep_provider_name]:-} ]]; then
     health::_result ok "MariaDB answers (Galera not enabled)"
   elif [[ ${w[wsrep_cluster_status]:-} != Primary ]]; then
-    health::_result fail "Galera component is ${w[wsrep_cluster_status]:-unknown}, not Primary"
+    # Still a fail (the VIP must leave it), but what its clients get: stale reads, refused writes.
+    health::_result fail "read-only: Galera component is ${w[wsrep_cluster_status]:-unknown}, not Primary (reads answer from this node's last state, writes are refused until quorum returns)"
   else
     case "${w[wsrep_local_state_comment]:-}" in
       Synced) health::_result ok "Galera Synced, cluster size ${w[wsrep_cluster_size]:-?}" ;;
