@@ -90,6 +90,7 @@ acked_count() {
   wait_until 60 synced n1 3
   wait_until 60 synced n2 3
   # the writer goes on after the eviction
+  # shellcheck disable=SC2034 # read by the eval below
   before="$(acked_count n1)"
   wait_until 30 eval '(( $(acked_count n1) >= before + 50 ))'
   writer_stop n1
