@@ -48,10 +48,12 @@ daemons() {
 
 # snapshot nK: content, mode and owner of the configuration and state a setup writes (not logs, not
 # data files the daemons rewrite on their own, not Slurm's heartbeat).
+# Runtime state the daemons write as things happen (keepalived's notify: vip_state and the VIP metrics;
+# the metrics collectors) is not part of it: a rerun must change nothing, the cluster's life may.
 snapshot() {
   lab_exec "$1" sh -c 'for d in /etc /var/lib/hpc-cluster /var/lib/glusterd /var/lib/mysql /var/lib/redis /var/spool/slurmctld /mnt/gluster/config; do
       [ -e "$d" ] || { echo "absent $d"; continue; }
-      find "$d" -xdev \( -type f -o -type d -o -type l \) ! -name "*.log" ! -name "*.pid" ! -path "/var/lib/mysql/*" ! -path "/var/lib/glusterd/*" ! -path "/var/lib/redis/*" -printf "%p %m %u %g\n" | sort
-      find "$d" -xdev -type f ! -name "*.log" ! -name "*.pid" ! -path "/var/lib/mysql/*" ! -path "/var/lib/glusterd/*" ! -path "/var/lib/redis/*" -exec sha256sum {} + | sort
+      find "$d" -xdev \( -type f -o -type d -o -type l \) ! -name "*.log" ! -name "*.pid" ! -path "/var/lib/mysql/*" ! -path "/var/lib/glusterd/*" ! -path "/var/lib/redis/*" ! -path "/var/lib/hpc-cluster/metrics/*" ! -name vip_state -printf "%p %m %u %g\n" | sort
+      find "$d" -xdev -type f ! -name "*.log" ! -name "*.pid" ! -path "/var/lib/mysql/*" ! -path "/var/lib/glusterd/*" ! -path "/var/lib/redis/*" ! -path "/var/lib/hpc-cluster/metrics/*" ! -name vip_state -exec sha256sum {} + | sort
     done; ls -A /var/lib/mysql /var/lib/glusterd /var/lib/redis 2>&1' 2>/dev/null
 }
