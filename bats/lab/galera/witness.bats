@@ -62,6 +62,14 @@ all_acked_on() {
   [[ -z $missing ]] || { echo "acknowledged but missing on $1: $(head -5 <<< "$missing" | tr '\n' ' ')"; return 1; }
 }
 
+# why_not nK: what nK's Galera saw (view changes, quorum) and the witness's garbd, for a failed wait.
+why_not() {
+  echo "# $1: $(wsrep "$1" wsrep_cluster_status) size $(wsrep "$1" wsrep_cluster_size)" >&3
+  lab_exec "$1" grep -E 'view\(view_id|suspect|inactive|Quorum|component|partitioned' /var/log/mysql/error.log | tail -n 40 | sed 's/^/#   /' >&3
+  lab_exec n5 tail -n 20 /var/log/garbd.log | sed 's/^/#   garbd: /' >&3
+  return 1
+}
+
 acked_count() {
   lab_exec "$1" sh -c 'wc -l < /tmp/acked'
 }
@@ -87,8 +95,8 @@ acked_count() {
   wait_until 30 eval '(( $(acked_count n1) >= 50 ))'
   lab crash n3 >/dev/null
   lab crash n4 >/dev/null
-  wait_until 60 synced n1 3
-  wait_until 60 synced n2 3
+  wait_until 60 synced n1 3 || why_not n1
+  wait_until 60 synced n2 3 || why_not n2
   # the writer goes on after the eviction
   # shellcheck disable=SC2034 # read by the eval below
   before="$(acked_count n1)"
@@ -115,8 +123,8 @@ acked_count() {
 
 @test "n1 alone (partition): it answers reads, refuses writes at once, /health says read-only; writes resume on heal" {
   lab partition n1 n2,n3,n4,n5
-  wait_until 60 non_primary n1
-  wait_until 60 synced n2 4
+  wait_until 60 non_primary n1 || why_not n1
+  wait_until 60 synced n2 4 || why_not n2
   # stale reads of the portal's database are served
   run lab_exec n1 mariadb -N -B -e "SELECT COUNT(*) > 0 FROM auth_portal.acked"
   assert_success
