@@ -192,6 +192,14 @@ update_members() {
   phase::on_members setup/phase1_database_setup.sh --refresh "--$1" "$TARGET" < <(printf '%s\n' "${NODE_IPS[@]}" | grep -vxF -- "$TARGET") || true
 }
 
+# membership_settled in_view|out_of_view: wait until this node's Primary view has (lacks) TARGET, then
+# start or stop garbd for the new member count. By address, not by size: the size counts garbd.
+membership_settled() {
+  run::wait_until 60 "$TARGET ${1//_/ } of this node's view" "galera::$1" "$TARGET" \
+    || die "$TARGET is not ${1//_/ } of this node's view after 60 s (cluster size $(galera::status wsrep_cluster_size))"
+  galera::ensure_arbitrator
+}
+
 mode::add_node() {
   local size incoming
   log::phase database
@@ -207,10 +215,7 @@ mode::add_node() {
   remote::toolkit "$TARGET" setup/phase1_database_setup.sh --join --peer "$SELF_IP" --yes "${DRY_ARGS[@]+"${DRY_ARGS[@]}"}" \
     || die "$TARGET failed to join (its own run rolled back; see /var/log/hpc-cluster/phase1_database_setup.log there)"
   run::is_dry && return 0
-  # By address, not by size: the size counts garbd, which comes or goes with the new member count.
-  run::wait_until 60 "$TARGET in this node's view" galera::in_view "$TARGET" \
-    || die "$TARGET joined but this node does not see it (cluster size $(galera::status wsrep_cluster_size))"
-  galera::ensure_arbitrator
+  membership_settled in_view
   log::ok "$TARGET added: cluster size $size -> $(galera::status wsrep_cluster_size)"
 }
 
@@ -238,9 +243,7 @@ mode::remove_node() {
   fi
   update_members exclude
   run::is_dry && return 0
-  run::wait_until 60 "$TARGET out of this node's view" galera::out_of_view "$TARGET" \
-    || die "$TARGET is still in this node's view (cluster size $(galera::status wsrep_cluster_size))"
-  galera::ensure_arbitrator
+  membership_settled out_of_view
   log::ok "$TARGET removed: cluster size $size -> $(galera::status wsrep_cluster_size); every member's address list updated"
 }
 
