@@ -124,11 +124,16 @@ shared_sums() {
   assert_success
   assert_output --partial "copied to 10.213.0.12"
   assert_output --partial "copied to 10.213.0.13"
+  assert_output --partial "copied to offsite:/srv/hpc-offsite/node1/"
+  run lab_exec n1 "$TK/backup/backup_scheduler.sh" --status
+  assert_success
+  assert_line --regexp '^offsite: +root@10\.213\.0\.13:/srv/hpc-offsite \(ok\)$'
   local id
   id="$(bkp_latest)"
+  # every copy and where it is: n1's own store, n3's replica, this node's, the off-site one
   run lab_exec n2 "$TK/backup/restore.sh" --list
   assert_success
-  assert_line --regexp "^$id .*10.213.0.11,10.213.0.13,here"
+  assert_line --regexp "^$id .*10.213.0.11,10.213.0.13,here,offsite "
 
   # tampering is refused before anything is stopped: a planted unlisted file, then an edited checksum
   local copy=/data/system_backup/replicas/node1/$id ctld
