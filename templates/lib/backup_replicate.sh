@@ -100,9 +100,10 @@ backup::replicate_status_write() {
 }
 
 # backup::locate: every usable snapshot this node can reach, "ID TYPE WHERE DIR" oldest first (WHERE
-# is "local" for this node's disk - its own snapshots and its replicas of others - or a peer's IP).
+# is "local" for this node's disk - its own snapshots and its replicas of others -, a peer's IP, or
+# "offsite" for backup.offsite, whose layout is DIR/<origin hostname>/<id>).
 backup::locate() {
-  local ip root
+  local ip root off
   root="$(path::of "$STORAGE_BACKUP_PATH")"
   bash -c "$BACKUP_REMOTE_LIST" _ "$root/snapshots" "$root/replicas" | awk '{ print $1, $2, "local", $3 }'
   for ip in "${NODE_IPS[@]}"; do
@@ -110,25 +111,37 @@ backup::locate() {
     backup::ssh "$DISCOVERY_SSH_USER@$ip" bash -c "$BACKUP_REMOTE_LIST" _ "${STORAGE_BACKUP_PATH%/}/snapshots" \
       "$(backup::replicas_root)" 2>/dev/null | awk -v ip="$ip" '{ print $1, $2, ip, $3 }' || true
   done
+  if [[ -n ${BACKUP_OFFSITE:-} ]]; then
+    # DIR/*/ holds the origin folders (no id matches there); DIR/*/*/ the snapshots
+    off=${BACKUP_OFFSITE#*:}
+    backup::ssh "${BACKUP_OFFSITE%%:*}" bash -c "$BACKUP_REMOTE_LIST" _ "${off%/}" "${off%/}" 2>/dev/null \
+      | awk '{ print $1, $2, "offsite", $3 }' || true
+  fi
 }
 
-# backup::fetch IP DIR: copy a peer's snapshot DIR into this node's replicas (same origin/id layout;
-# a peer's own snapshot goes under replicas/<its hostname>/). Prints the local directory.
+# backup::source WHERE: the SSH destination of a copy located by backup::locate (a peer's IP or offsite).
+backup::source() {
+  if [[ $1 == offsite ]]; then printf '%s\n' "${BACKUP_OFFSITE%%:*}"; else printf '%s@%s\n' "$DISCOVERY_SSH_USER" "$1"; fi
+}
+
+# backup::fetch WHERE DIR: copy a peer's (or the off-site) snapshot DIR into this node's replicas (same
+# origin/id layout; a peer's own snapshot goes under replicas/<its hostname>/). Prints the local directory.
 backup::fetch() {
-  local ip=$1 dir=$2 id origin local_dir
+  local ip=$1 dir=$2 id origin local_dir src
   id=${dir##*/}
+  src="$(backup::source "$ip")"
   if [[ $dir == "$(backup::replicas_root)"/* ]]; then
     origin=${dir%/*}
     origin=${origin##*/}
   else
-    origin="$(backup::ssh "$DISCOVERY_SSH_USER@$ip" jq -r .hostname "$dir/metadata.json")"
+    origin="$(backup::ssh "$src" jq -r .hostname "$dir/metadata.json")"
   fi
   [[ $origin =~ ^[A-Za-z0-9._-]+$ ]] || die "peer $ip gave a bad origin name for $dir"
   local_dir="$(path::of "$(backup::replicas_root)")/$origin/$id"
   mkdir -p "$(dirname "$local_dir")"
   chmod 0700 "$(path::of "$STORAGE_BACKUP_PATH")" "$(path::of "$(backup::replicas_root)")" "$(dirname "$local_dir")"
   log::info "fetching snapshot $id from $ip:$dir"
-  rsync -aH --numeric-ids --delete -e "$(backup::rsync_e)" -- "$DISCOVERY_SSH_USER@$ip:$dir/" "$local_dir.partial/" >&2 \
+  rsync -aH --numeric-ids --delete -e "$(backup::rsync_e)" -- "$src:$dir/" "$local_dir.partial/" >&2 \
     || die "copying snapshot $id from $ip failed"
   mv -T -- "$local_dir.partial" "$local_dir"
   printf '%s\n' "$local_dir"

@@ -5,7 +5,7 @@
 #
 # Steps: [1] list usable snapshots (metadata.json completed) and their copies [2] choose (--latest,
 # --id, or asked on a terminal) in this node's store, its replicas of other nodes' snapshots, then on
-# every peer (a copy on a peer is fetched first: a rebuilt server finds its snapshots there; a snapshot
+# every peer and backup.offsite (a copy there is fetched first: a rebuilt server finds its snapshots there; a snapshot
 # taken on another node restores only the cluster-wide items, not that node's configs and state)
 # [3] verify metadata.hmac, that every entry is listed and safe, every sha256, the software versions
 # and the cluster identity - before anything is stopped or changed; a damaged, tampered or incomplete
@@ -21,7 +21,7 @@
 # refused unless --allow-other-cluster. The log is /var/log/restore_YYYYMMDD_HHMMSS.log.
 #
 # Options:
-#   --list                 list the snapshots (usable and not) with their copies (here, peers by IP)
+#   --list                 list the snapshots (usable and not) with their copies (here, peers by IP, offsite)
 #                          and exit; with --json as JSON
 #   --test                 test restore: verify the checksums and load the MariaDB dump into a scratch
 #                          server (row counts printed); nothing live is stopped or changed
