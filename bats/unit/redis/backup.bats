@@ -115,3 +115,17 @@ esac'
   run grep -c 'requirepass\|--cluster-from-askpass\|chmod 0700' "$RDS_TOOLKIT/backup/restore_redis.sh"
   refute_output 0
 }
+
+@test "Sentinel backup refuses a master_host a replica reports that is not a configured node (exit 5)" {
+  redis_generate redis-sentinel.yaml
+  stub redis-cli 'case "$*" in
+  *PING*) echo PONG ;;
+  *"INFO replication"*) printf "role:slave\r\nmaster_host:10.213.0.200\r\n" ;;
+  *) exit 1 ;;
+esac'
+  run "$RDS_TOOLKIT/backup/backup_redis.sh" --dest "$BATS_TEST_TMPDIR/out"
+  assert_failure 5
+  assert_output --partial "[ERROR RedisMember]"
+  run grep -c "BGSAVE\|^ssh" "$STUB_LOG"
+  assert_output 0
+}
