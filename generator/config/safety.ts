@@ -69,8 +69,20 @@ export function safetyRules(config: ClusterConfig, written: (path: (string | num
     [["health", "drain_file"], c.health.drain_file, "the drain file"],
     [["secrets_file"], c.secrets_file, "the secrets file"],
   ];
+  // Other paths root writes, chowns or keeps secrets in: only the system-directory and
+  // world-writable-tree rules apply to them (they may sit on the mount or in /var/log).
+  const others: Array<[(string | number)[], string, string]> = [
+    [["monitoring", "textfile_dir"], c.monitoring.textfile_dir, "node_exporter's textfile folder"],
+    [["slurm", "state_location"], c.slurm.state_location, "the Slurm state folder"],
+    [["slurm", "log_location"], c.slurm.log_location, "the Slurm log folder"],
+    [["slurm", "spool_location"], c.slurm.spool_location, "the slurmd spool folder"],
+  ];
+  if (c.web) {
+    others.push([["web", "secrets_env_file"], c.web.secrets_env_file, "the web secrets file"]);
+    others.push([["web", "env_file"], c.web.env_file, "the shared environment file"]);
+  }
   const reported = new Set<string>();
-  for (const [path, raw] of [...dirs, ...files]) {
+  for (const [path, raw] of [...dirs, ...files, ...others]) {
     const p = norm(raw);
     const tree = UNSAFE_TREES.find(([t]) => isUnder(p, t));
     if (SYSTEM_DIRS.has(p) || tree) reported.add(path.join("."));

@@ -244,7 +244,8 @@ const backup = z
       .describe("rsync exclude patterns, relative to storage.mount_point ('/scratch/', '*.tmp'), for files no snapshot copies."),
     replicate: z.boolean().default(true)
       .describe("Copy every verified snapshot to the other members' backup_path (hard links to the previous copy)."),
-    offsite: z.string().regex(/^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:\/[A-Za-z0-9._\/-]*$/, { message: "must be USER@HOST:/path (an rsync-over-SSH destination)" }).optional()
+    // Neither the user nor the host may start with '-': USER@HOST reaches ssh's command line.
+    offsite: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9._-]*@[A-Za-z0-9][A-Za-z0-9.-]*:\/[A-Za-z0-9._\/-]*$/, { message: "must be USER@HOST:/path (an rsync-over-SSH destination; user and host not starting with '-' or '.')" }).optional()
       .describe("An off-site copy of every snapshot: USER@HOST:/path, reached over SSH with root's key."),
   })
   .strict();
@@ -263,7 +264,7 @@ const alertReceiver = z
 
 const smtp = z
   .object({
-    smarthost: z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, { message: "must be HOST:PORT, e.g. mail.example.org:587" }),
+    smarthost: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9.-]*:\d{1,5}$/, { message: "must be HOST:PORT, e.g. mail.example.org:587 (the host not starting with '-')" }),
     from: z.string().regex(/^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+$/, { message: "must be an e-mail address" }),
     auth_username: z.string().regex(/^[A-Za-z0-9._%+@-]{1,128}$/, { message: "must be a user name without spaces or quotes" }).optional(),
     auth_password: secret.optional(),

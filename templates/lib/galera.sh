@@ -143,7 +143,7 @@ galera::recover_position() {
   fi
   # The server runs as mysql: its log must be in a folder mysql can write (not a root-only temp dir).
   log="$GALERA_LOG_DIR/wsrep-recover.log"
-  mkdir -p "$GALERA_LOG_DIR"
+  fs::mkdir_public "$GALERA_LOG_DIR"
   : > "$log"
   chown mysql "$log" 2>/dev/null || true
   mariadbd --user=mysql --wsrep-recover --log-error="$log" >/dev/null 2>&1 || true

@@ -16,7 +16,7 @@ monitoring::write_prom() {
   local dir tmp
   if run::is_dry; then cat >/dev/null; return 0; fi
   dir="$(monitoring::textfile_dir)"
-  mkdir -p "$dir"
+  fs::mkdir_public "$dir"
   tmp="$(mktemp "$dir/.$1.prom.XXXXXX")"
   cat > "$tmp"
   chmod 0644 "$tmp"

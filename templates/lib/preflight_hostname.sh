@@ -46,7 +46,7 @@ hostname::set() {
     if run::is_dry; then
       printf '[dryrun] would write %s: %s\n' "$file" "$name"
     else
-      printf '%s\n' "$name" > "$file.hpc-new" && mv -f "$file.hpc-new" "$file"
+      printf '%s\n' "$name" > "$file.hpc-new" && chmod 0644 "$file.hpc-new" && mv -f "$file.hpc-new" "$file"
     fi
     run::cmd hostname "$name"
   fi

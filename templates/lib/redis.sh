@@ -32,6 +32,22 @@ redis::local_ports() {
   if redis::has_replica_instances; then printf '%s\n' "$REDIS_REPLICA_PORT"; fi
 }
 
+# redis::member_addr IP PORT: IP:PORT is an address this toolkit configured (a NODE_IPS address and a
+# port of its instances). An address a Redis reports (CLUSTER NODES, INFO master_host) is data from the
+# network: scripts that act on it (copy a dump over SSH, MIGRATE keys into it) check it here first.
+redis::member_addr() {
+  local ip=$1 port=$2 p
+  node::index_of "$ip" >/dev/null || return 1
+  while IFS= read -r p; do [[ $p == "$port" ]] && return 0; done < <(redis::local_ports)
+  return 1
+}
+
+# redis::require_member_addr IP PORT WHAT: die (exit 5) when a reported address is not a member's.
+redis::require_member_addr() {
+  redis::member_addr "$1" "$2" && return 0
+  die "[ERROR RedisMember]: $3 reported $(printf '%q' "$1:$2"), which is not a configured node address (${NODE_IPS[*]}, port(s) $(redis::local_ports | paste -sd, -)); nothing is sent to it (fix: check the Redis topology with setup/phase2_redis_setup.sh --status)" "$EXIT_PREFLIGHT"
+}
+
 redis::has_replica_instances() {
   [[ $REDIS_TYPE == cluster && $REDIS_REPLICAS == 1 ]]
 }

@@ -60,7 +60,7 @@ run::write_file() {
     return 0
   fi
   dir="$(dirname "$path")"
-  mkdir -p "$dir"
+  fs::mkdir_public "$dir"
   if [[ -f $path ]]; then
     backup="$(mktemp "$dir/.$(basename "$path").hpc-prev.XXXXXX")"
     cp -p -- "$path" "$backup"
@@ -118,6 +118,8 @@ run::commit_files() {
 run::mkdir() {
   local path=$1 mode=${2:-0755} owner=${3:-}
   if [[ -d $path ]]; then return 0; fi
+  # Missing parents are made 0755 (not 0700 from the toolkit's umask); MODE is for PATH itself.
+  run::is_dry || fs::mkdir_public "$(dirname "$path")"
   run::cmd mkdir -p -m "$mode" -- "$path"
   if [[ -n $owner ]]; then run::cmd chown "$owner" "$path"; fi
 }

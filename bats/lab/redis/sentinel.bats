@@ -44,6 +44,20 @@ sentinel_master() {
   assert_output --partial "already monitors"
 }
 
+@test "Sentinel backup -> FLUSHALL -> restore brings every key back (through the password-protected loader)" {
+  assert_equal "$(rds_write n1 1 300)" 300
+  run lab_exec n2 "$RDS_TOOLKIT/backup/backup_redis.sh" --dest /data/system_backup/databases/redis/s1 --json
+  assert_success
+  run jq -r .masters <<< "$(tail -n 1 <<< "$output")"
+  assert_output 1
+  rds_cli n1 -h "$(lab_ip n1)" FLUSHALL >/dev/null
+  assert_equal "$(rds_count_ok n1 1 300)" 0
+  run lab_exec n2 "$RDS_TOOLKIT/backup/restore_redis.sh" --src /data/system_backup/databases/redis/s1 --yes
+  assert_success
+  assert_output --partial "300 keys put back into $(lab_ip n1)"
+  assert_equal "$(rds_count_ok n1 1 300)" 300
+}
+
 sentinels_know_replica() {
   local n
   for n in n2 n3; do

@@ -80,3 +80,52 @@ esac'
   assert_failure 6
   assert_output --partial "rerun with --yes"
 }
+
+@test "backup refuses a master address the cluster reports that is not a configured node (exit 5, no SSH)" {
+  stub redis-cli 'case "$*" in
+  *PING*) echo PONG ;;
+  *"CLUSTER INFO"*) printf "cluster_state:ok\r\n" ;;
+  *"CLUSTER NODES"*) printf "%s\r\n" \
+    "a000000000000000000000000000000000000000 10.213.0.11:6379@16379 myself,master - 0 0 1 connected 0-8191" \
+    "b000000000000000000000000000000000000000 10.213.0.200:6379@16379 master - 0 0 2 connected 8192-16383" ;;
+  *) exit 1 ;;
+esac'
+  run "$RDS_TOOLKIT/backup/backup_redis.sh" --dest "$BATS_TEST_TMPDIR/out"
+  assert_failure 5
+  assert_output --partial "[ERROR RedisMember]"
+  assert_output --partial "10.213.0.200:6379"
+  run grep -c "BGSAVE\|^ssh" "$STUB_LOG"
+  assert_output 0
+}
+
+@test "redis::member_addr accepts configured node ports only" {
+  run in_lib 'redis::member_addr 10.213.0.11 "$REDIS_PORT"'
+  assert_success
+  run in_lib 'redis::member_addr 10.213.0.200 "$REDIS_PORT"'
+  assert_failure
+  run in_lib 'redis::member_addr 10.213.0.11 1'
+  assert_failure
+  run in_lib 'redis::member_addr "10.213.0.11 " "$REDIS_PORT"'
+  assert_failure
+}
+
+@test "the restore loader has a password in a private config file, never an open port on its command line" {
+  run grep -n 'redis-server --port\|--cluster-from-pass' "$RDS_TOOLKIT/backup/restore_redis.sh"
+  assert_failure
+  run grep -c 'requirepass\|--cluster-from-askpass\|chmod 0700' "$RDS_TOOLKIT/backup/restore_redis.sh"
+  refute_output 0
+}
+
+@test "Sentinel backup refuses a master_host a replica reports that is not a configured node (exit 5)" {
+  redis_generate redis-sentinel.yaml
+  stub redis-cli 'case "$*" in
+  *PING*) echo PONG ;;
+  *"INFO replication"*) printf "role:slave\r\nmaster_host:10.213.0.200\r\n" ;;
+  *) exit 1 ;;
+esac'
+  run "$RDS_TOOLKIT/backup/backup_redis.sh" --dest "$BATS_TEST_TMPDIR/out"
+  assert_failure 5
+  assert_output --partial "[ERROR RedisMember]"
+  run grep -c "BGSAVE\|^ssh" "$STUB_LOG"
+  assert_output 0
+}

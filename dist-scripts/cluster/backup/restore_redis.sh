@@ -3,13 +3,15 @@
 # Summary: Put the keys of a Redis backup (backup_redis.sh) back into the running Redis, whatever its topology now.
 #
 # Every checksum in DIR/SHA256SUMS is verified before anything changes. Each saved RDB is then loaded
-# into a temporary redis-server on 127.0.0.1 of this node (no persistence, no cluster) and its keys are
+# into a temporary redis-server on 127.0.0.1 of this node (no persistence, no cluster; a random
+# password in a root-only config file, so no local user reads the backup through it) and its keys are
 # copied into the live service: Redis Cluster with `redis-cli --cluster import --cluster-copy
 # --cluster-replace` (each key goes to the master that owns its slot now, so a backup taken on 3
 # nodes restores into 2 or 5); Sentinel with MIGRATE ... COPY REPLACE into the current master (the
 # replicas follow). Keys of the backup replace keys of the same name; then every key that is not in
 # the backup (written after it) is deleted from each master, so Redis holds exactly the snapshot's
-# keys (asked first; --yes skips). The service is never stopped. Redis must be running
+# keys (asked first; --yes skips). Every master address a Redis reports is checked against the
+# configured nodes before a key is sent to it. The service is never stopped. Redis must be running
 # (setup/phase2_redis_setup.sh rebuilds the topology first). Key names are compared line by line: a
 # key whose name holds a newline is not handled.
 # Part of the backup contract (docs/toolkit-conventions.md).
@@ -27,6 +29,7 @@ source "$HPC_LIB_DIR/redis.sh"
 SRC=""
 TEMP_PID=""
 TEMP_PORT=""
+TEMP_AUTH=""
 
 verify_backup() {
   [[ -f $SRC/SHA256SUMS ]] || die "[ERROR RedisBackup]: $SRC/SHA256SUMS is missing: not a backup_redis.sh snapshot" "$EXIT_PREFLIGHT"
@@ -61,22 +64,30 @@ free_port() {
 }
 
 temp_cli() {
-  # The loader has no password: REDISCLI_AUTH must not be sent to it.
-  env -u REDISCLI_AUTH timeout 60 redis-cli -h 127.0.0.1 -p "$TEMP_PORT" "$@" 2>/dev/null
+  # The loader's own random password (never the live one), from the environment, not argv.
+  REDISCLI_AUTH="$TEMP_AUTH" timeout 60 redis-cli --no-auth-warning -h 127.0.0.1 -p "$TEMP_PORT" "$@" 2>/dev/null
 }
 
 temp_loaded() {
   [[ "$(temp_cli PING)" == PONG ]] && [[ "$(temp_cli INFO persistence | tr -d '\r' | sed -n 's/^loading://p')" == 0 ]]
 }
 
-# temp_start RDB: a throw-away redis-server reading RDB, bound to 127.0.0.1 only.
+# temp_start RDB: a throw-away redis-server reading RDB, bound to 127.0.0.1 only, with a random
+# password that lives in a 0600 config file inside a 0700 temp dir (not on its command line, where
+# any local user would read it in ps): a local user can reach the port but not the keys.
 temp_start() {
   local rdb=$1 dir
   dir="$(tmp::dir)"
+  chmod 0700 "$dir"
   cp -- "$rdb" "$dir/dump.rdb"
+  chmod 0600 "$dir/dump.rdb"
   TEMP_PORT="$(free_port)" || die "no free local port for the temporary loader"
-  redis::_detached redis-server --port "$TEMP_PORT" --bind 127.0.0.1 --dir "$dir" --dbfilename dump.rdb \
-    --appendonly no --save '' --daemonize no --logfile "$dir/loader.log" &
+  TEMP_AUTH="$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')"
+  [[ ${#TEMP_AUTH} -eq 48 ]] || die "could not make a password for the temporary loader"
+  ( umask 077
+    printf 'port %s\nbind 127.0.0.1\nprotected-mode yes\nrequirepass %s\ndir %s\ndbfilename dump.rdb\nappendonly no\nsave ""\ndaemonize no\nlogfile %s\n' \
+      "$TEMP_PORT" "$TEMP_AUTH" "$dir" "$dir/loader.log" > "$dir/loader.conf" )
+  redis::_detached redis-server "$dir/loader.conf" &
   TEMP_PID=$!
   run::wait_until 300 "the temporary loader to read $(basename "$rdb")" temp_loaded \
     || die "the temporary loader did not start; see $dir/loader.log"
@@ -93,7 +104,9 @@ temp_stop() {
 import_cluster() {
   local host=$1 trace
   trace="$(path::of /var/log/hpc-cluster/redis-restore-cli.log)"
-  redis-cli --no-auth-warning --cluster import "$host:$REDIS_PORT" --cluster-from "127.0.0.1:$TEMP_PORT" \
+  # The loader's password goes on stdin (--cluster-from-askpass), the live one in REDISCLI_AUTH.
+  printf '%s\n' "$TEMP_AUTH" | redis-cli --no-auth-warning --cluster import "$host:$REDIS_PORT" \
+    --cluster-from "127.0.0.1:$TEMP_PORT" --cluster-from-askpass \
     --cluster-copy --cluster-replace >> "$trace" 2>&1 || die "redis-cli --cluster import failed; see $trace"
 }
 
@@ -116,21 +129,38 @@ import_master() {
 }
 
 # live_masters HOST: "ip port" of every master that serves keys now (Cluster: the masters owning
-# slots; Sentinel: HOST, the current master).
+# slots; Sentinel: HOST, the current master), each checked against the configured nodes.
 live_masters() {
-  local host=$1
+  local host=$1 list ip port
   if [[ $REDIS_TYPE == cluster ]]; then
-    redis::nodes "$host" "$REDIS_PORT" | awk '$3 ~ /master/ && $3 !~ /fail/ && $6 > 0 { n = split($2, a, ":"); print a[1], a[n] }'
+    list="$(redis::nodes "$host" "$REDIS_PORT" | awk '$3 ~ /master/ && $3 !~ /fail/ && $6 > 0 { n = split($2, a, ":"); print a[1], a[n] }')"
   else
-    printf '%s %s\n' "$host" "$REDIS_PORT"
+    list="$host $REDIS_PORT"
   fi
+  while read -r ip port; do
+    [[ -n $ip ]] || continue
+    redis::require_member_addr "$ip" "$port" "the Redis topology of $host"
+    printf '%s %s\n' "$ip" "$port"
+  done <<< "$list"
+}
+
+# require_member_topology HOST: every node HOST's cluster knows is a configured address (redis-cli
+# --cluster import sends keys to whatever CLUSTER NODES lists).
+require_member_topology() {
+  local host=$1 addr flags
+  [[ $REDIS_TYPE == cluster ]] || return 0
+  while read -r _ addr flags _; do
+    [[ -n $addr && $flags != *noaddr* && $flags != *handshake* ]] || continue
+    redis::require_member_addr "${addr%:*}" "${addr##*:}" "the Redis cluster of $host"
+  done < <(redis::nodes "$host" "$REDIS_PORT")
 }
 
 # remove_newer HOST KEYS_FILE: delete from every live master the keys that are not in KEYS_FILE (the
 # sorted key names of the backup). Prints how many were deleted.
 remove_newer() {
-  local host=$1 keys=$2 ip port extra removed=0 n
+  local host=$1 keys=$2 ip port extra removed=0 n masters
   extra="$(tmp::dir)/extra"
+  masters="$(live_masters "$host")"
   while read -r ip port; do
     timeout 600 redis-cli --no-auth-warning -h "$ip" -p "$port" --scan 2>/dev/null < /dev/null | LC_ALL=C sort -u \
       | LC_ALL=C comm -23 - "$keys" > "$extra"
@@ -141,7 +171,7 @@ remove_newer() {
       || die "deleting the keys written after the backup on $ip:$port failed"
     log::info "$ip:$port: deleted $n key(s) written after the backup"
     removed=$(( removed + n ))
-  done < <(live_masters "$host")
+  done <<< "$masters"
   printf '%d\n' "$removed"
 }
 
@@ -175,6 +205,7 @@ main() {
     printf '[dryrun] would then delete from every master the keys that are not in the backup\n'
     return 0
   fi
+  require_member_topology "$host"
   ui::confirm "Restore the keys of $SRC into the running Redis? Keys of the same name are replaced and keys that are not in the backup are deleted."
   trap on_exit EXIT
   local snapkeys removed

@@ -30,7 +30,7 @@ backup::status_write() {
       printf 'hpc_backup_last_ok %s\n' "$([[ $result == ok ]] && echo 1 || echo 0)"
       printf '# TYPE hpc_backup_last_duration_seconds gauge\nhpc_backup_last_duration_seconds %s\n' "${secs:-0}"
       printf '# TYPE hpc_backup_last_new_bytes gauge\nhpc_backup_last_new_bytes %s\n' "${bytes:-0}"
-    } > "$prom/hpc_backup.prom.tmp" && mv -f "$prom/hpc_backup.prom.tmp" "$prom/hpc_backup.prom"
+    } > "$prom/hpc_backup.prom.tmp" && chmod 0644 "$prom/hpc_backup.prom.tmp" && mv -f "$prom/hpc_backup.prom.tmp" "$prom/hpc_backup.prom"
   fi
   # monitoring's hook (last failure time, snapshot size): lib/monitoring.sh, a no-op when monitoring is off
   [[ ! -r $HPC_LIB_DIR/monitoring.sh ]] || (source "$HPC_LIB_DIR/monitoring.sh" && monitoring::backup_result "$result" "${BACKUP_TAKEN_BYTES:-$bytes}") || true
@@ -51,5 +51,5 @@ backup::metrics_hook() {
     printf '# TYPE hpc_backup_copy_ok gauge\n'
     jq -r '.copies[] | "hpc_backup_copy_ok{target=\"\(.target)\"} \(if .status == "ok" then 1 else 0 end)"' "$f"
     printf '# TYPE hpc_backup_copy_timestamp_seconds gauge\nhpc_backup_copy_timestamp_seconds %s\n' "$(jq -r .epoch "$f")"
-  } > "$prom/hpc_backup_replication.prom.tmp" && mv -f "$prom/hpc_backup_replication.prom.tmp" "$prom/hpc_backup_replication.prom"
+  } > "$prom/hpc_backup_replication.prom.tmp" && chmod 0644 "$prom/hpc_backup_replication.prom.tmp" && mv -f "$prom/hpc_backup_replication.prom.tmp" "$prom/hpc_backup_replication.prom"
 }

@@ -9,6 +9,12 @@
 [[ -n "${HPC_LIB_LOADED:-}" ]] && return 0
 HPC_LIB_LOADED=1
 
+# Everything the toolkit writes is root's only unless it says otherwise: a file a daemon or another
+# user must read gets its mode explicitly (run::write_file MODE, chmod 0644 on metrics), a folder that
+# must stay reachable is made with fs::mkdir_public, and daemons start with systemd's 022
+# (svc::detached).
+umask 077
+
 # shellcheck disable=SC2034 # the scripts that source this use them
 readonly EXIT_OK=0 EXIT_ERROR=1 EXIT_USAGE=2 EXIT_NOT_IMPLEMENTED=3 EXIT_LOCKED=4 EXIT_PREFLIGHT=5 EXIT_REFUSED=6
 
@@ -20,6 +26,12 @@ HPC_TOOL="$(basename "$HPC_MAIN_SCRIPT" .sh)"
 # path::of /etc/x -> the path under ROOT_PREFIX, so unit tests can run scripts in a temp dir.
 path::of() {
   printf '%s%s\n' "${ROOT_PREFIX:-}" "$1"
+}
+
+# fs::mkdir_public DIR...: mkdir -p with 0755 folders (any missing parent too), for folders a
+# daemon running as another user must traverse (/etc/redis, node_exporter's textfile folder).
+fs::mkdir_public() {
+  (umask 022 && mkdir -p -- "$@")
 }
 
 HPC_TMP_ROOT="$(mktemp -d "${TMPDIR:-/tmp}/hpc-${HPC_TOOL}.XXXXXX")"

@@ -51,6 +51,9 @@ svc::detached() {
         exec {fd}>&-
       fi
     done
+    # A daemon gets systemd's default umask, not the toolkit's 077 (its sockets and files are its own
+    # business: munged's socket, a brick's files).
+    umask 022
     "$@"
   )
 }

@@ -50,6 +50,18 @@ masters() {
   fi
 }
 
+# member_masters: masters, each address checked against the configuration (a Redis that reports
+# another master address - misconfigured or forged - gets no SSH and no BGSAVE from this script).
+member_masters() {
+  local list ip port ranges
+  list="$(masters)" || return
+  while read -r ip port ranges; do
+    [[ -n $ip ]] || continue
+    redis::require_member_addr "$ip" "$port" "the Redis topology"
+    printf '%s %s %s\n' "$ip" "$port" "$ranges"
+  done <<< "$list"
+}
+
 lastsave_moved() {
   local now
   now="$(redis::cli "$1" "$2" LASTSAVE || true)"
@@ -102,7 +114,7 @@ main() {
   secrets::require "$REDIS_PASSWORD_SECRET"
   redis::load_password
   local list ip port ranges keys total=0 count=0
-  list="$(masters)"
+  list="$(member_masters)"
   [[ -n $list ]] || die "[ERROR RedisHealthy]: no master found" "$EXIT_PREFLIGHT"
   if run::is_dry; then
     while read -r ip port ranges; do
