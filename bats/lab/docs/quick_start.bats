@@ -60,7 +60,8 @@ run_block() {
   assert_output --partial ".first"
   assert_output --partial ".others"
   assert_output --partial ".each"
-  (( $(ls "$BLOCKS" | grep -c '^[0-9]') >= 7 ))
+  local blocks=("$BLOCKS"/[0-9]*)
+  (( ${#blocks[@]} >= 7 ))
 }
 
 @test "every marked block of QUICK_START.md runs as written, in order" {
