@@ -146,6 +146,8 @@ export const FILES: Array<[path: string, who: string, what: string]> = [
   ["/opt/hpc-dashboard/cluster/", "read", "The toolkit: a copy of dist-scripts/cluster/ (the same on every node; any folder works); cluster_config.yaml and lib/config.sh inside it."],
   ["cluster_config.yaml", "read (generator)", "The one config; `hpc-cluster generate` turns it into the toolkit. Reference: docs/config-reference.md."],
   ["/etc/hpc-cluster/secrets.env", "read", "cluster.secrets_file: NAME=value lines for every ${VAR} of the config; root-only (0600). Template: secrets.env.example."],
+  ["/etc/hpc-cluster/known_hosts", "read, written", "The members' SSH host keys, pinned on first contact (and by utils/ssh_trust.sh --setup); a changed key is refused. <mount_point>/config/ssh_known_hosts is the shared copy every member publishes to."],
+  ["/root/.ssh/authorized_keys, /root/.ssh/id_ed25519", "written", "utils/ssh_trust.sh --setup: every member's root key trusted by every member; a key made where there was none."],
   ["/etc/hpc-cluster/drain", "read", "health.drain_file: while it exists the node is unfit (the VIP leaves it)."],
   ["/etc/hpc-cluster/web-secrets.env", "written", "web.secrets_env_file: the portal's passwords, rendered from the secrets file (0600)."],
   ["/var/lib/hpc-cluster/cluster_id", "written", "state_dir: the cluster's id, written at bootstrap or join; a node with one never bootstraps again on its own."],
