@@ -3,7 +3,7 @@
 #                                [--force] [--yes] [--dry-run] [--only SERVICES]
 #                                [--ignore-preflight-errors=NAME,...] [--list-phases] [--phase NAME] [--skip-phases A,B]
 #                                [--list-services]
-#                                [--set-hostname]
+#                                [--set-hostname] [--install-packages]
 # Summary: Build, join or run this server as part of the cluster, deciding safely from live evidence.
 #
 # Without a mode flag the mode is decided from what the peers say right now:
@@ -29,6 +29,8 @@
 #   --ignore-preflight-errors=NAME,...   run despite these failed checks (or 'all')
 #   --set-hostname  give this host its configured name and add unresolved node names to /etc/hosts
 #                   (preflight checks Hostname, NodeNames); logged
+#   --install-packages  apt-get install the Debian packages the services need and lack, before the preflight
+#                   checks (with --dry-run: list every package and print the apt-get command)
 #   --list-phases / --phase NAME / --skip-phases A,B   run the steps below selectively
 #
 # Phases: preflight mode discovery configure services health info backup
@@ -49,6 +51,7 @@ export HPC_LOG_FILE
 log::init
 
 PHASES=(preflight mode discovery configure services health info backup)
+INSTALL_PACKAGES=0
 REQUESTED_MODE="" MODE="" PEER="" FORCE=0 ONLY="" ONLY_PHASE="" SKIP_PHASES=""
 EVIDENCE="" LOCAL_CLUSTER_ID="" LOCAL_PRIMARY=0 PEER_CLUSTER_ID=""
 
@@ -62,6 +65,7 @@ parse_args() {
       --force) FORCE=1; ASSUME_YES=1 ;;
       --yes) ASSUME_YES=1 ;;
       --set-hostname) SET_HOSTNAME=1 ;;
+      --install-packages) INSTALL_PACKAGES=1 ;;
       --dry-run) export DRY_RUN=1 ;;
       --only) [[ $# -ge 2 ]] || lib::usage_error "--only needs a list"; ONLY=$2; shift ;;
       --only=*) ONLY=${1#*=} ;;
@@ -92,7 +96,16 @@ list_services() {
 
 # ---- [1] preflight ---------------------------------------------------------------------------------
 phase::preflight() {
-  orch::preflight Root Config NodeInConfig Secrets DataDir Ports Packages Hostname NodeNames
+  local checks=(Root Config NodeInConfig Secrets DataDir Ports Packages Hostname NodeNames) c keep=()
+  if (( INSTALL_PACKAGES )); then
+    orch::install_packages
+    # a dry run installed nothing: what it would install does not fail the check
+    if run::is_dry; then
+      for c in "${checks[@]}"; do [[ $c == Packages ]] || keep+=("$c"); done
+      checks=("${keep[@]}")
+    fi
+  fi
+  orch::preflight "${checks[@]}"
   hostname::apply
 }
 

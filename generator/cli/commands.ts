@@ -6,6 +6,7 @@ import { buildModel } from "../model/index.js";
 import { renderToolkit } from "../render/render.js";
 import { planWrite, writeTree, writeFileAtomic } from "../render/writer.js";
 import { configJsonSchema, configReferenceMarkdown } from "../docs/reference.js";
+import { apiReferenceMarkdown } from "../docs/api.js";
 
 const DEFAULT_CONFIG = "cluster_config.yaml";
 
@@ -104,13 +105,14 @@ export function registerCommands(program: Command): void {
 
   program
     .command("docs")
-    .description("Write the config reference (markdown) and JSON Schema, generated from the schema")
+    .description("Write the config reference (markdown), the JSON Schema and API_REFERENCE.md, generated from the schema and the scripts")
     .option("-o, --out <dir>", "output directory", "docs")
     .action(
       wrap((opts: { out: string }) => {
         writeFileAtomic(resolve(opts.out, "config-reference.md"), configReferenceMarkdown());
         writeFileAtomic(resolve(opts.out, "cluster_config.schema.json"), configJsonSchema());
-        process.stderr.write(`wrote ${opts.out}/config-reference.md and ${opts.out}/cluster_config.schema.json\n`);
+        writeFileAtomic(resolve(opts.out, "API_REFERENCE.md"), apiReferenceMarkdown());
+        process.stderr.write(`wrote ${opts.out}/config-reference.md, ${opts.out}/cluster_config.schema.json and ${opts.out}/API_REFERENCE.md\n`);
       }),
     );
 }

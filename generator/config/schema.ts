@@ -82,7 +82,8 @@ const node = z
   .object({
     ip: ipv4.describe("The node's address in the cluster subnet: not a network, broadcast, loopback, multicast or 0.x address."),
     hostname: hostname.describe("Must be the server's own short hostname (start_multi_complete.sh's Hostname preflight check; --set-hostname sets it) and resolve to ip (NodeNames check): Slurm and Galera use it."),
-    priority: z.number().int({ message: "must be a whole number" }).min(1, { message: "must be 1-254" }).max(254, { message: "must be 1-254" }),
+    priority: z.number().int({ message: "must be a whole number" }).min(1, { message: "must be 1-254" }).max(254, { message: "must be 1-254" })
+      .describe("1-254, unique: the higher, the earlier the node is chosen (Slurm primary controller, Prometheus, last-resort VIP holder, the member that takes the scheduled backup)."),
     role: z
       .enum(["master", "worker"])
       .refine((r) => r !== "worker", {
@@ -106,7 +107,8 @@ const vip = z
   .object({
     address: ipv4.describe("The virtual IP: inside the nodes' /network_prefix subnet, not a node's address, not its network or broadcast address."),
     interface: iface.describe("The network interface keepalived adds the VIP to (e.g. eth0)."),
-    vrrp_router_id: z.number().int().min(1, { message: "must be 1-255" }).max(255, { message: "must be 1-255" }),
+    vrrp_router_id: z.number().int().min(1, { message: "must be 1-255" }).max(255, { message: "must be 1-255" })
+      .describe("VRRP virtual router id (1-255): unique among the keepalived instances of this network segment."),
     auth_password: z
       .string()
       .superRefine((s, ctx) => {
@@ -118,7 +120,7 @@ const vip = z
       .describe("VRRPv2 only (VRRPv3 has no authentication); at most 8 characters, checked on the node."),
     advert_int: z.number().min(0.01, { message: "must be 0.01-255 seconds" }).max(255, { message: "must be 0.01-255 seconds" }).default(0.1)
       .describe("Seconds between VRRP adverts; sub-second values need vrrp_version 3. Failover takes about 3 adverts."),
-    vrrp_version: z.union([z.literal(2), z.literal(3)]).default(3),
+    vrrp_version: z.union([z.literal(2), z.literal(3)]).default(3).describe("VRRP protocol version: 3 allows sub-second adverts; 2 allows auth_password."),
     check_interval: z.number().min(0.5, { message: "must be 0.5-60 seconds" }).max(60, { message: "must be 0.5-60 seconds" }).default(1)
       .describe("Seconds between keepalived's runs of the health check (check_all_services.sh)."),
     track_checks: z.array(z.enum(HEALTH_CHECKS)).default([...HEALTH_CHECKS])
@@ -130,12 +132,13 @@ const vip = z
 
 const storage = z
   .object({
-    type: z.enum(["glusterfs", "nfs"]).default("glusterfs"),
+    type: z.enum(["glusterfs", "nfs"]).default("glusterfs").describe("glusterfs: a replica volume with a brick on every node; nfs: mount an existing export (nfs_export) instead."),
     mount_point: absPath.default("/mnt/gluster").describe("Where every node mounts the shared volume. Not a system directory, not over a daemon's data directory, apart from brick_path, backup_path and state_dir."),
     backup_path: absPath.default("/data/system_backup").describe("Each node's local snapshot directory: not under mount_point, not a system or world-writable directory."),
     brick_path: absPath.default("/data/glusterfs/shared").describe("The GlusterFS brick on each node (written only through the mount): separate from mount_point and backup_path."),
-    volume_name: identifier.default("shared_data"),
-    replica_count: z.union([z.literal("auto"), z.number().int().min(1, { message: "must be 'auto' or a whole number >= 1" })]).default("auto"),
+    volume_name: identifier.default("shared_data").describe("Name of the GlusterFS volume."),
+    replica_count: z.union([z.literal("auto"), z.number().int().min(1, { message: "must be 'auto' or a whole number >= 1" })]).default("auto")
+      .describe("Copies of every file: auto = one per member (the volume grows replica N+1 as nodes join)."),
     arbiter: z
       .boolean()
       .refine((a) => a === false, {
@@ -152,38 +155,39 @@ const databaseEntry = z
   .object({
     name: identifier.describe("The database to create (slurm_acct_db makes slurmdbd run)."),
     user: identifier.describe("Its user, created with all privileges on it; never root, never the SST user."),
-    password: secret,
+    password: secret.describe("The user's password."),
   })
   .strict();
 
 const database = z
   .object({
-    type: z.literal("mariadb-galera").default("mariadb-galera"),
-    port: port.default(3306),
-    cluster_name: identifier.default("hpc_portal_cluster"),
-    sst_method: z.enum(["rsync", "mariabackup"]).default("rsync"),
+    type: z.literal("mariadb-galera").default("mariadb-galera").describe("The only database engine: MariaDB with Galera synchronous replication."),
+    port: port.default(3306).describe("MariaDB client port on every node."),
+    cluster_name: identifier.default("hpc_portal_cluster").describe("wsrep_cluster_name: nodes with another name refuse to join."),
+    sst_method: z.enum(["rsync", "mariabackup"]).default("rsync").describe("How a joining node gets a full copy (SST): rsync blocks the donor during the copy; mariabackup does not and needs sst_password."),
     sst_user: identifier.default("sst_user").describe("The user mariabackup state transfers log in as (not root)."),
     sst_password: secret.optional().describe("Needed for sst_method mariabackup."),
-    galera_port: port.default(4567),
-    ist_port: port.default(4568),
-    sst_port: port.default(4444),
+    galera_port: port.default(4567).describe("Galera replication port."),
+    ist_port: port.default(4568).describe("Incremental state transfer (IST) port."),
+    sst_port: port.default(4444).describe("State snapshot transfer (SST) port."),
     innodb_buffer_pool_size: z.string().regex(/^[1-9][0-9]*[KMG]$/, { message: "must be a size like 512M or 2G" }).default("1G")
       .describe("InnoDB buffer pool per node (labs and tests lower it, e.g. 32M)."),
     gcache_size: z.string().regex(/^[1-9][0-9]*[KMG]$/, { message: "must be a size like 512M or 2G" }).default("1G")
       .describe("Galera write-set cache: a returning node within this much history rejoins by IST instead of a full SST."),
     suspect_timeout: z.number().min(0.5, { message: "must be at least 0.5 (seconds)" }).max(30, { message: "must be at most 30 (seconds)" }).default(1.5)
       .describe("Seconds of silence before the other members suspect a node dead and evict it (Galera's evs.suspect_timeout; default PT5S there): while a peer that lost power is still a member, every write on the survivors waits. Raise it on a lossy or overloaded network, where a lower value evicts healthy nodes."),
-    databases: z.array(databaseEntry).default([]),
+    databases: z.array(databaseEntry).default([]).describe("Databases and their users to create (idempotent) once the cluster runs."),
   })
   .strict();
 
 const redis = z
   .object({
-    type: z.enum(["cluster", "sentinel"]).default("cluster"),
+    type: z.enum(["cluster", "sentinel"]).default("cluster").describe("cluster: Redis Cluster with slots spread over the members; sentinel: one master, the others replicas, Sentinels fail over."),
     port: port.default(6379).describe("Redis port; with type cluster at most 55535 (the cluster bus is port + 10000; replicas: 1 also uses port + 1)."),
-    sentinel_port: port.default(26379),
-    password: secret,
-    replicas: z.number().int().min(0, { message: "must be 0 or 1" }).max(1, { message: "must be 0 or 1" }).default(0),
+    sentinel_port: port.default(26379).describe("Sentinel port (redis.type sentinel, and the arbitrator's witness)."),
+    password: secret.describe("Password of every Redis instance (requirepass and masterauth)."),
+    replicas: z.number().int().min(0, { message: "must be 0 or 1" }).max(1, { message: "must be 0 or 1" }).default(0)
+      .describe("Redis Cluster: 1 runs a replica instance (port + 1) per node, on another node than its master, so a lost node loses no keys."),
   })
   .strict();
 
@@ -196,15 +200,16 @@ const slurm = z
       })
       .default("multi-master")
       .describe("multi-master: every member runs slurmctld (highest priority first is the primary, the others take over in order). 'ha' (two controllers only) is refused until the toolkit supports it."),
-    cluster_name: z.string().regex(/^[a-z][a-z0-9_]{0,39}$/, { message: "must be lower-case letters, digits and '_' (Slurm cluster names are lower case)" }).default("hpc"),
-    state_location: absPath.default("/mnt/gluster/slurm/state"),
+    cluster_name: z.string().regex(/^[a-z][a-z0-9_]{0,39}$/, { message: "must be lower-case letters, digits and '_' (Slurm cluster names are lower case)" }).default("hpc")
+      .describe("Slurm ClusterName (registered in slurmdbd)."),
+    state_location: absPath.default("/mnt/gluster/slurm/state").describe("StateSaveLocation: must be on the shared mount so every controller reads the same state."),
     log_location: absPath.default("/var/log/slurm")
       .describe("Directory of each node's Slurm logs (slurmctld.log, slurmd.log, slurmdbd.log), on the node's local disk: not under the shared mount point."),
-    spool_location: absPath.default("/var/spool/slurmd"),
+    spool_location: absPath.default("/var/spool/slurmd").describe("SlurmdSpoolDir on each node's local disk."),
     controller_timeout: z.number().int().min(3).max(600).default(10).describe("SlurmctldTimeout: seconds before a backup controller takes over."),
-    slurmctld_port: port.default(6817),
-    slurmd_port: port.default(6818),
-    slurmdbd_port: port.default(6819),
+    slurmctld_port: port.default(6817).describe("SlurmctldPort."),
+    slurmd_port: port.default(6818).describe("SlurmdPort."),
+    slurmdbd_port: port.default(6819).describe("DbdPort (slurmdbd, accounting in MariaDB slurm_acct_db)."),
   })
   .strict();
 
@@ -223,7 +228,7 @@ const retentionPolicy = z
 
 const backup = z
   .object({
-    enabled: z.boolean().default(true),
+    enabled: z.boolean().default(true).describe("false: backup_scheduler.sh --install refuses and no schedule is installed (backup.sh by hand still works)."),
     schedule: cron.default("0 2 * * *").describe("Cron schedule (5 fields, digits and * , - / only) of the full backup."),
     incremental_schedule: cron.optional().describe("When set, an incremental backup also runs on this schedule (e.g. hourly)."),
     retention_days: z
@@ -233,7 +238,7 @@ const backup = z
       .max(3650, { message: "must be 1-3650 days" })
       .optional()
       .describe("Hard cap on top of retention_policy: no snapshot older than this many days is kept, whatever the policy says (the newest snapshot is always kept). Unset: the policy alone decides."),
-    retention_policy: retentionPolicy.default({}),
+    retention_policy: retentionPolicy.default({}).describe("Which snapshots backup_scheduler.sh --prune keeps (grandfather-father-son)."),
     backup_items: z
       .array(z.enum(["configs", "databases", "slurm_state", "redis_rdb", "shared_storage"]))
       .default(["configs", "databases", "slurm_state", "redis_rdb", "shared_storage"])
@@ -252,58 +257,58 @@ const backup = z
 
 const alertReceiver = z
   .object({
-    name: name,
+    name: name.describe("The receiver's name in alertmanager.yml."),
     webhook_url: z.string().regex(/^https?:\/\/[A-Za-z0-9.:\/_?=&%-]+$/, { message: "must be an http(s) URL without spaces or quotes" }).optional()
       .describe("Alertmanager webhook receiver: POSTs the alert group as JSON."),
     email: z.string().regex(/^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+$/, { message: "must be an e-mail address" }).optional()
       .describe("Send alerts to this address through monitoring.smtp."),
     slack_api_url: secret.optional().describe("Slack incoming-webhook URL, as a ${SECRET} reference (resolved on the node into a 0640 file)."),
-    slack_channel: z.string().regex(/^[#@]?[A-Za-z0-9._-]{1,80}$/, { message: "must be a Slack channel like #hpc-alerts" }).optional(),
+    slack_channel: z.string().regex(/^[#@]?[A-Za-z0-9._-]{1,80}$/, { message: "must be a Slack channel like #hpc-alerts" }).optional().describe("Slack channel for slack_api_url."),
   })
   .strict();
 
 const smtp = z
   .object({
-    smarthost: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9.-]*:\d{1,5}$/, { message: "must be HOST:PORT, e.g. mail.example.org:587 (the host not starting with '-')" }),
-    from: z.string().regex(/^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+$/, { message: "must be an e-mail address" }),
-    auth_username: z.string().regex(/^[A-Za-z0-9._%+@-]{1,128}$/, { message: "must be a user name without spaces or quotes" }).optional(),
-    auth_password: secret.optional(),
-    require_tls: z.boolean().default(true),
+    smarthost: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9.-]*:\d{1,5}$/, { message: "must be HOST:PORT, e.g. mail.example.org:587 (the host not starting with '-')" }).describe("SMTP server, HOST:PORT."),
+    from: z.string().regex(/^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+$/, { message: "must be an e-mail address" }).describe("Sender address of alert mails."),
+    auth_username: z.string().regex(/^[A-Za-z0-9._%+@-]{1,128}$/, { message: "must be a user name without spaces or quotes" }).optional().describe("SMTP login (with auth_password)."),
+    auth_password: secret.optional().describe("SMTP password."),
+    require_tls: z.boolean().default(true).describe("Refuse to send mail without STARTTLS."),
   })
   .strict();
 
 const monitoring = z
   .object({
     enabled: z.boolean().default(true).describe("Set up exporters, Prometheus and Alertmanager (setup/phase5_monitoring_setup.sh)."),
-    prometheus_port: port.default(9090),
-    node_exporter_port: port.default(9100),
-    alertmanager_port: port.default(9093),
+    prometheus_port: port.default(9090).describe("Prometheus port (every member answers on it: the others forward it)."),
+    node_exporter_port: port.default(9100).describe("node_exporter port."),
+    alertmanager_port: port.default(9093).describe("Alertmanager port."),
     alertmanager_cluster_port: port.default(9094).describe("Alertmanager gossip port (every member runs one Alertmanager; they form one cluster)."),
-    mysqld_exporter_port: port.default(9104),
-    redis_exporter_port: port.default(9121),
+    mysqld_exporter_port: port.default(9104).describe("mysqld-exporter port."),
+    redis_exporter_port: port.default(9121).describe("redis-exporter port."),
     prometheus_nodes: z.number().int().min(1).max(16).default(2)
       .describe("Prometheus runs on this many members, highest priority first; the others forward the Prometheus port to them."),
     scrape_interval: z.number().int().min(1).max(300).default(5).describe("Seconds between scrapes (and rule evaluations)."),
     node_down_seconds: z.number().int().min(5).max(3600).default(30).describe("A node that does not answer this long is reported down."),
-    cpu_alert_percent: z.number().int().min(1).max(100).default(90),
-    disk_alert_percent: z.number().int().min(1).max(100).default(80),
+    cpu_alert_percent: z.number().int().min(1).max(100).default(90).describe("HostHighCpu fires when CPU use stays at or above this for 5 minutes (percent)."),
+    disk_alert_percent: z.number().int().min(1).max(100).default(80).describe("HostDiskFull fires when a filesystem is at least this full (percent)."),
     group_wait: z.number().int().min(0).max(600).default(5).describe("Seconds Alertmanager waits to group the first alerts of a group."),
-    repeat_interval: z.string().regex(/^\d+[smhd]$/, { message: "must be a duration like 4h" }).default("4h"),
+    repeat_interval: z.string().regex(/^\d+[smhd]$/, { message: "must be a duration like 4h" }).default("4h").describe("Alertmanager resends a firing alert this often."),
     exporter_user: identifier.default("hpc_exporter").describe("MariaDB user of mysqld-exporter (PROCESS, REPLICATION CLIENT, SELECT on performance_schema)."),
     exporter_password: secret.optional()
       .describe("Password of exporter_user (0600 my.cnf on the node). Without it the exporter logs in over the socket as its Unix user (unix_socket auth, no password)."),
     textfile_dir: absPath.default("/var/lib/prometheus/node-exporter").describe("node_exporter's textfile collector directory (the toolkit's own metrics)."),
-    retention: z.string().regex(/^\d+[hdw]$/, { message: "must be a duration like 15d" }).default("15d"),
-    smtp: smtp.optional(),
-    alert_receivers: z.array(alertReceiver).default([]),
+    retention: z.string().regex(/^\d+[hdw]$/, { message: "must be a duration like 15d" }).default("15d").describe("Prometheus TSDB retention."),
+    smtp: smtp.optional().describe("Mail server for e-mail receivers."),
+    alert_receivers: z.array(alertReceiver).default([]).describe("Where Alertmanager sends alerts (webhook, e-mail, Slack); none: alerts are only visible in Alertmanager."),
   })
   .strict();
 
 const health = z
   .object({
     port: port.default(8430).describe("Port of the node's GET /health endpoint."),
-    disk_warning_percent: z.number().int().min(1).max(100).default(80),
-    memory_warning_percent: z.number().int().min(1).max(100).default(90),
+    disk_warning_percent: z.number().int().min(1).max(100).default(80).describe("The disk health check warns at this use of / or the shared mount (percent); it fails at 95 %."),
+    memory_warning_percent: z.number().int().min(1).max(100).default(90).describe("The memory health check warns at this use (percent)."),
     critical_checks: z.array(z.enum(HEALTH_CHECKS)).default(["mariadb", "redis", "glusterfs"])
       .describe("Checks whose failure makes /health answer 503 and moves the VIP; the others only count."),
     drain_file: absPath.default("/etc/hpc-cluster/drain").describe("While this file exists the node reports unhealthy (the VIP moves away). Not in a world-writable directory."),
@@ -380,29 +385,29 @@ const webService = z
 
 const discovery = z
   .object({
-    ssh_timeout: z.number().int().min(1).max(60).default(5),
-    probe_timeout: z.number().int().min(1).max(60).default(3),
-    ssh_user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, { message: "must be a Unix user name" }).default("root"),
+    ssh_timeout: z.number().int().min(1).max(60).default(5).describe("SSH ConnectTimeout (seconds) for every command run on a peer."),
+    probe_timeout: z.number().int().min(1).max(60).default(3).describe("Deadline (seconds) of one discovery probe; a node that does not answer in time is inactive (reason timeout)."),
+    ssh_user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, { message: "must be a Unix user name" }).default("root").describe("User the toolkit logs in as on peers (key-based, BatchMode); the scripts need root there."),
   })
   .strict();
 
 export const clusterSchema = z
   .object({
-    name,
-    nodes: z.array(node).min(1, { message: "at least one node is required" }),
+    name: name.describe("The cluster's name (reports, metrics labels)."),
+    nodes: z.array(node).min(1, { message: "at least one node is required" }).describe("Every member server (1 to a handful); each runs the whole stack."),
     network_prefix: z.number().int().min(8).max(30).default(24).describe("Prefix length of the nodes' subnet; the VIP must lie in it."),
     arbitrator: arbitrator.optional(),
-    vip,
-    storage: storage.default({}),
-    database: database.default({}),
-    redis,
-    slurm: slurm.default({}),
-    backup: backup.default({}),
-    monitoring: monitoring.default({}),
-    health: health.default({}),
+    vip: vip.describe("The virtual IP clients use; keepalived moves it to a fit node."),
+    storage: storage.default({}).describe("The shared volume every node mounts."),
+    database: database.default({}).describe("MariaDB Galera on every node."),
+    redis: redis.describe("Redis (Cluster or Sentinel) on every node."),
+    slurm: slurm.default({}).describe("Slurm: munge, slurmctld on every member, slurmd, slurmdbd."),
+    backup: backup.default({}).describe("Snapshots (backup/backup.sh), their schedule, replication and retention."),
+    monitoring: monitoring.default({}).describe("Exporters, Prometheus, Alertmanager and the generated alert rules (docs/TROUBLESHOOTING.md)."),
+    health: health.default({}).describe("The node health checks (utils/health_check.sh, GET /health) and the drain file."),
     web: web.optional(),
     web_services: z.array(webService).default([]).describe("The portal's services on every node: health URLs, folders and (with cluster.web) where nginx routes them."),
-    discovery: discovery.default({}),
+    discovery: discovery.default({}).describe("How nodes are probed and reached over SSH."),
     secrets_file: absPath.default("/etc/hpc-cluster/secrets.env").describe("Root-only NAME=value file on each node holding the secrets the config references. Not in a world-writable directory."),
     state_dir: absPath.default("/var/lib/hpc-cluster").describe("Per-node toolkit state (cluster id, markers). Not a system or world-writable directory, not on the shared mount."),
   })
@@ -410,7 +415,7 @@ export const clusterSchema = z
 
 export const configSchema = z
   .object({
-    cluster: clusterSchema,
+    cluster: clusterSchema.describe("Everything lives under this one key."),
   })
   .strict();
 

@@ -61,10 +61,16 @@ function collect(s: z.ZodTypeAny, prefix: string, rows: Row[]): void {
   }
 }
 
-export function configReferenceMarkdown(): string {
+/** Every key of the config (dot form, `[]` for list items) with its type, default and description. */
+export function configRows(): Array<Row & { secret: boolean }> {
   const rows: Row[] = [];
   collect(configSchema, "", rows);
   const secret = new Set(SECRET_FIELDS.map((f) => f.replace(/\.\*/g, "[]")));
+  return rows.map((r) => ({ ...r, secret: secret.has(r.key) }));
+}
+
+export function configReferenceMarkdown(): string {
+  const rows = configRows();
   const lines = [
     "# cluster_config.yaml reference",
     "",
@@ -76,7 +82,7 @@ export function configReferenceMarkdown(): string {
     "| --- | --- | --- | --- | --- |",
   ];
   for (const r of rows) {
-    const notes = [secret.has(r.key) ? "**secret** (`${VAR}` only)" : "", r.description ?? ""].filter(Boolean).join(" ");
+    const notes = [r.secret ? "**secret** (`${VAR}` only)" : "", r.description ?? ""].filter(Boolean).join(" ");
     lines.push(`| \`${r.key}\` | ${r.type} | ${r.required ? "yes" : "no"} | ${r.def !== undefined ? `\`${r.def}\`` : ""} | ${notes.replace(/\|/g, "\\|")} |`);
   }
   lines.push("", "Cross-field rules (unique IPs, hostnames and priorities; the VIP in the nodes' subnet; ports used once;", "Slurm state on the shared mount; warnings for 2-node and even-sized clusters) live in `generator/config/rules.ts`.", "");

@@ -113,8 +113,13 @@ function ruleYaml(r: AlertRule) {
     expr: r.expr,
     for: r.for,
     labels: { severity: r.severity, service: r.service },
-    annotations: { summary: r.summary, description: r.description },
+    annotations: { summary: r.summary, description: r.description, runbook_url: runbookUrl(r.alert) },
   };
+}
+
+/** The alert's section in the troubleshooting guide (test/troubleshooting.test.ts checks it exists). */
+export function runbookUrl(alert: string): string {
+  return `docs/TROUBLESHOOTING.md#${alert.toLowerCase()}`;
 }
 
 export function rulesConfig(c: Cluster, rules = alertRules(c)): string {
@@ -142,7 +147,7 @@ function caseYaml(r: AlertRule, k: RuleCase, firing: boolean) {
       exp_alerts: firing
         ? (k.labels ?? [{}]).map((l) => {
             const labels = { ...l, severity: r.severity, service: r.service };
-            return { exp_labels: labels, exp_annotations: { summary: expandTemplate(r.summary, labels), description: expandTemplate(r.description, labels) } };
+            return { exp_labels: labels, exp_annotations: { summary: expandTemplate(r.summary, labels), description: expandTemplate(r.description, labels), runbook_url: runbookUrl(r.alert) } };
           })
         : [],
     }],

@@ -90,7 +90,7 @@ export const SERVICE_DEFS: readonly ServiceDef[] = [
     label: (c) => (c.storage.type === "glusterfs" ? "GlusterFS" : "NFS storage"),
     ports: (c) => (c.storage.type === "glusterfs" ? [24007] : []),
     processes: (c) => (c.storage.type === "glusterfs" ? ["glusterd"] : []),
-    packages: (c) => (c.storage.type === "glusterfs" ? ["glusterd=glusterfs-server"] : []),
+    packages: (c) => (c.storage.type === "glusterfs" ? ["glusterd=glusterfs-server", "/sbin/mount.glusterfs=glusterfs-client"] : []),
   },
   {
     name: "database",
@@ -135,7 +135,7 @@ export const SERVICE_DEFS: readonly ServiceDef[] = [
       return ports;
     },
     processes: (c) => (c.redis.type === "sentinel" ? ["redis-server", "redis-sentinel"] : ["redis-server"]),
-    packages: () => ["redis-server=redis-server"],
+    packages: (c) => ["redis-server=redis-server", "redis-cli=redis-tools", ...(c.redis.type === "sentinel" ? ["redis-sentinel=redis-sentinel"] : [])],
   },
   {
     name: "slurm",
@@ -153,7 +153,7 @@ export const SERVICE_DEFS: readonly ServiceDef[] = [
     label: () => "Slurm",
     ports: (c) => [c.slurm.slurmctld_port, c.slurm.slurmd_port, c.slurm.slurmdbd_port],
     processes: () => ["slurmctld", "slurmd", "slurmdbd"],
-    packages: () => ["slurmctld=slurmctld"],
+    packages: () => ["slurmctld=slurmctld", "slurmd=slurmd", "slurmdbd=slurmdbd", "munged=munge"],
   },
   // monitoring (Prometheus, exporters, Alertmanager) goes here: after storage, before web.
   {

@@ -111,6 +111,19 @@ decide() {
   assert_output --partial "DB_AUTH_PASSWORD REDIS_PASSWORD"
 }
 
+@test "orch::packages lists the Debian packages of the services; --install-packages --dry-run prints the apt-get line, installs nothing" {
+  lib_run 'orch::select_services ""; orch::packages all'
+  assert_success
+  assert_output "jq openssh-client curl glusterfs-server glusterfs-client mariadb-server galera-4 rsync redis-server redis-tools slurmctld slurmd slurmdbd munge keepalived prometheus-node-exporter prometheus-alertmanager prometheus prometheus-mysqld-exporter prometheus-redis-exporter"
+  # redis-cli "not installed": only its package is missing
+  lib_run 'command() { if [[ $1 == -v && $2 == redis-cli ]]; then return 1; fi; builtin command "$@"; }
+    orch::select_services ""; DRY_RUN=1 orch::install_packages; orch::preflight Packages'
+  assert_equal "$status" 5
+  assert_output --partial "missing: redis-tools"
+  assert_output --partial "[dryrun] would run: env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-tools"
+  assert_output --partial "[ERROR Packages]: required packages missing: redis-tools (fix: apt-get install redis-tools (or rerun with --install-packages))"
+}
+
 @test "--only keeps dependency order and rejects unknown services" {
   lib_run 'orch::select_services vip,database,storage; echo "${ORCH_SERVICES[*]}"'
   assert_output "storage database vip"

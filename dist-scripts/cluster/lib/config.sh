@@ -128,7 +128,7 @@ SERVICE_PHASES=('setup/phase0_storage_setup.sh' 'setup/phase1_database_setup.sh'
 SERVICE_AFTER=('' 'storage' 'storage' 'storage database' 'storage database redis' 'storage database redis slurm' 'vip')
 SERVICE_PORTS=('24007' '3306 4567 4568 4444' '6379 16379' '6817 6818 6819' '80 4430 5010 5011' '' '9090 9100 9093 9094 9104 9121')
 SERVICE_PROCESSES=('glusterd' 'mariadbd rsync' 'redis-server' 'slurmctld slurmd slurmdbd' 'nginx' '' '')
-SERVICE_PACKAGES=('glusterd=glusterfs-server' 'mariadbd=mariadb-server /usr/lib/galera/libgalera_smm.so=galera-4 rsync=rsync' 'redis-server=redis-server' 'slurmctld=slurmctld' 'nginx=nginx' 'keepalived=keepalived' 'prometheus-node-exporter=prometheus-node-exporter prometheus-alertmanager=prometheus-alertmanager prometheus=prometheus prometheus-mysqld-exporter=prometheus-mysqld-exporter prometheus-redis-exporter=prometheus-redis-exporter')
+SERVICE_PACKAGES=('glusterd=glusterfs-server /sbin/mount.glusterfs=glusterfs-client' 'mariadbd=mariadb-server /usr/lib/galera/libgalera_smm.so=galera-4 rsync=rsync' 'redis-server=redis-server redis-cli=redis-tools' 'slurmctld=slurmctld slurmd=slurmd slurmdbd=slurmdbd munged=munge' 'nginx=nginx' 'keepalived=keepalived' 'prometheus-node-exporter=prometheus-node-exporter prometheus-alertmanager=prometheus-alertmanager prometheus=prometheus prometheus-mysqld-exporter=prometheus-mysqld-exporter prometheus-redis-exporter=prometheus-redis-exporter')
 SERVICE_HEALTH=('glusterfs' 'mariadb' 'redis' 'slurmctld slurmdbd' 'web nginx' '' '')
 SERVICE_CRITICAL=('true' 'true' 'true' 'false' 'false' 'false' 'false')
 SERVICE_DISCOVERY_KEYS=('glusterfs' 'mariadb' 'redis' 'slurm' 'web' '' '')

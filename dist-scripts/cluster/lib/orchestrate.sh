@@ -175,19 +175,39 @@ preflight::Ports() {
 # preflight::Packages: what the selected services need (the registry's "command=package" pairs; a
 # command may be an absolute path, e.g. Galera's provider library).
 preflight::Packages() {
-  local s need what pkg missing=()
-  for s in "${ORCH_SERVICES[@]}"; do
-    for need in $(registry::get "$s" packages); do
-      what=${need%%=*} pkg=${need#*=}
+  local missing
+  missing="$(orch::packages missing)"
+  [[ -n $missing ]] || return 0
+  PF_MSG="required packages missing: $missing" PF_FIX="apt-get install $missing (or rerun with --install-packages)"
+  return 1
+}
+
+# orch::packages all|missing: the Debian packages the selected services need (and the toolkit's own: jq,
+# the SSH client, curl), all of them or those whose program is not installed; one line, in order.
+orch::packages() {
+  local s need what pkg out=()
+  for need in jq=jq ssh=openssh-client curl=curl $(for s in "${ORCH_SERVICES[@]}"; do registry::get "$s" packages; printf '\n'; done); do
+    what=${need%%=*} pkg=${need#*=}
+    if [[ $1 == missing ]]; then
       if [[ $what == /* ]]; then [[ -e $what ]] && continue
       else command -v "$what" >/dev/null 2>&1 || [[ -x /usr/sbin/$what ]] && continue; fi
-      [[ " ${missing[*]} " == *" $pkg "* ]] || missing+=("$pkg")
-    done
+    fi
+    [[ " ${out[*]} " == *" $pkg "* ]] || out+=("$pkg")
   done
-  command -v jq >/dev/null 2>&1 || missing+=(jq)
-  (( ${#missing[@]} )) || return 0
-  PF_MSG="required packages missing: ${missing[*]}" PF_FIX="apt-get install ${missing[*]}"
-  return 1
+  printf '%s\n' "${out[*]}"
+}
+
+# orch::install_packages: start_multi_complete.sh --install-packages: apt-get install what is missing
+# (--dry-run: list the packages and print the command).
+orch::install_packages() {
+  local missing
+  log::info "Debian packages of ${ORCH_SERVICES[*]}: $(orch::packages all)"
+  missing="$(orch::packages missing)"
+  if [[ -z $missing ]]; then log::ok "every package is installed"; return 0; fi
+  log::info "missing: $missing"
+  read -r -a missing <<< "$missing"
+  run::cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" \
+    || die "apt-get install ${missing[*]} failed (see the output above; apt-get update first?)"
 }
 
 # ---- services and their phase scripts ---------------------------------------------------------------

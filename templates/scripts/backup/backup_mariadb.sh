@@ -10,6 +10,7 @@
 # however the script ends. The dump omits its date, so an unchanged database dumps byte-identically and
 # an incremental snapshot hard-links it. Part of the backup contract (docs/toolkit-conventions.md).
 #
+# --dry-run prints what would be dumped and changes nothing.
 # Exit codes: 0 ok, 1 error, 2 usage, 5 MariaDB not answering, or this Galera node not Synced/Primary.
 # shellcheck source=../lib/service_backup.sh
 source "$HPC_LIB_DIR/service_backup.sh"

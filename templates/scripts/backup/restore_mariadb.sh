@@ -12,6 +12,7 @@
 # --test loads the dump into a scratch server instead (its own datadir and socket under /tmp, no
 # network, no Galera) and prints each table's row count: proof the backup restores, touching nothing.
 #
+# --yes (or --force) skips the confirmation.
 # Exit codes: 0 ok, 1 error, 2 usage, 5 MariaDB not answering / node not Synced, 6 dump missing.
 # shellcheck source=../lib/service_backup.sh
 source "$HPC_LIB_DIR/service_backup.sh"

@@ -16,6 +16,7 @@
 # key whose name holds a newline is not handled.
 # Part of the backup contract (docs/toolkit-conventions.md).
 #
+# --force is the same as --yes.
 # Exit codes: 0 ok, 1 error, 2 usage, 5 Redis not healthy or a checksum wrong, 6 not confirmed.
 # shellcheck source=../lib/service_backup.sh
 source "$HPC_LIB_DIR/service_backup.sh"

@@ -9,6 +9,7 @@
 # that have ended since are reported by slurmctld as lost. Part of the backup contract
 # (docs/toolkit-conventions.md).
 #
+# --force is the same as --yes.
 # Exit codes: 0 ok, 1 error, 2 usage, 5 shared storage not mounted, 6 backup damaged or refused.
 # shellcheck source=../lib/service_backup.sh
 source "$HPC_LIB_DIR/service_backup.sh"

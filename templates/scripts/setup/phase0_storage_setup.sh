@@ -14,6 +14,7 @@
 #   --dry-run          print every command and file, change nothing
 #
 # Environment: STORAGE_HEAL_TIMEOUT (seconds to wait for heal, default 900).
+# --force is the same as --yes.
 # Exit codes: 0 ok, 1 error, 2 usage, 4 locked, 5 preflight failed, 6 refused for safety.
 # shellcheck source=../lib/phase.sh
 source "$HPC_LIB_DIR/phase.sh"

@@ -16,6 +16,7 @@
 #                      member by --add-node/--remove-node; --exclude/--include alone still imply it)
 # Internal (used by peers over SSH): --position, --recover-bootstrap.
 #
+# --force is the same as --yes; --stop-local and --stop are old names of --leave.
 # Exit codes: 0 ok, 1 error, 2 usage, 4 another run holds the lock, 6 refused for safety.
 # shellcheck source=../lib/phase.sh
 source "$HPC_LIB_DIR/phase.sh"

@@ -21,6 +21,7 @@
 # A run that was interrupted (half-moved slots) is completed by running the same command again:
 # open slots are repaired with `redis-cli --cluster fix` before and after every slot move.
 #
+# --force is the same as --yes; --stop-local and --stop are old names of --leave.
 # Exit codes: 0 ok, 1 error, 2 usage, 4 locked, 5 preflight failed (a member unreachable), 6 refused.
 # shellcheck source=../lib/phase.sh
 source "$HPC_LIB_DIR/phase.sh"

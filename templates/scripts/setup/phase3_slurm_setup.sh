@@ -17,6 +17,7 @@
 #
 # Slurm needs a restart (not `scontrol reconfigure`) when controllers or nodes change; jobs survive it
 # because their state is saved on the shared storage and slurmd keeps running steps.
+# --force is the same as --yes; --stop is another old name of --leave.
 # Exit codes: 0 ok, 1 error, 2 usage, 4 locked, 5 preflight failed, 6 refused for safety.
 # shellcheck source=../lib/phase.sh
 source "$HPC_LIB_DIR/phase.sh"

@@ -31,6 +31,7 @@
 # release (the admin's will). See who holds the VIP with --status --cluster, utils/health_check.sh
 # (check "vip") or utils/cluster_info.sh.
 #
+# --force is the same as --yes; --stop-local is another old name of --leave.
 # Exit codes: 0 ok, 1 error, 2 usage, 4 locked, 5 preflight failed, 6 refused.
 # shellcheck source=../lib/phase.sh
 source "$HPC_LIB_DIR/phase.sh"

@@ -28,6 +28,7 @@
 # Files: /etc/default/prometheus*, /etc/prometheus/{prometheus,alertmanager}.yml, /etc/prometheus/hpc/
 # (rules, targets, 0640 secrets), /etc/cron.d/hpc-monitoring, STATE_DIR/galera-notify/ (written by MariaDB).
 # Secrets never appear on a command line.
+# --force is the same as --yes; --stop-local is another old name of --leave.
 # Exit codes: 0 ok, 1 error, 2 usage, 4 locked, 5 preflight failed, 6 refused.
 # shellcheck source=../lib/phase.sh
 source "$HPC_LIB_DIR/phase.sh"

@@ -26,6 +26,7 @@
 #   --dry-run         print every file and command; change nothing
 #
 # Without cluster.web in the config there is nothing to do (exit 0, said so).
+# --force is the same as --yes; --stop-local is another old name of --leave.
 # Exit codes: 0 ok, 1 error, 2 usage, 4 locked, 5 preflight failed, 6 refused.
 # shellcheck source=../lib/phase.sh
 source "$HPC_LIB_DIR/phase.sh"

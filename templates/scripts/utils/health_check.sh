@@ -19,6 +19,7 @@
 #   --stop      with --http: stop the endpoint;  --status: exit 0 when it is serving
 #   --dry-run   print what --http --daemon/--stop would write and run
 #
+# --serve-request (internal) answers one HTTP request on stdin/stdout (what the socket unit runs).
 # Exit codes: 0 healthy (or the action succeeded), 1 a critical check failed / drained / error, 2 usage.
 # shellcheck source=../lib/health.sh
 source "$HPC_LIB_DIR/health.sh"

@@ -8,6 +8,7 @@
 # Runs the service's phase script with --add-node NODE_IP on a live member (this node when it is one).
 # The node must already be in cluster_config.yaml and have this toolkit (regenerate and copy it first).
 #
+# --force is the same as --yes.
 # Exit codes: 0 ok, 1 error, 2 usage, 3 not implemented for that service yet, 6 refused for safety.
 # shellcheck source=../lib/orchestrate.sh
 source "$HPC_LIB_DIR/orchestrate.sh"

@@ -9,6 +9,7 @@
 # refuses to remove the last node or to leave the survivors without quorum.
 # Afterwards remove the node from cluster_config.yaml and regenerate, so it is not added back.
 #
+# --force is the same as --yes.
 # Exit codes: 0 ok, 1 error, 2 usage, 3 not implemented for that service yet, 6 refused for safety.
 # shellcheck source=../lib/orchestrate.sh
 source "$HPC_LIB_DIR/orchestrate.sh"

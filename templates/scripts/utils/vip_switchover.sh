@@ -13,6 +13,7 @@
 #   --dry-run      print what would be done
 #   --yes          do not ask for confirmation
 #
+# --force is the same as --yes.
 # Exit codes: 0 moved, 1 did not move in time (nothing left changed), 2 usage, 4 locked,
 #             5 the VIP is not held by exactly one node, 6 refused (target unfit, single node).
 # shellcheck source=../lib/keepalived.sh
