@@ -50,6 +50,15 @@ remote::run() {
   ssh "${opts[@]}" "${DISCOVERY_SSH_USER}@${ip}" -- "$(remote::quote_all "$@")"
 }
 
+# remote::answers IP [SECONDS]: SSH to IP runs `true` within SECONDS (default 10). (`timeout` runs
+# programs only, so a bounded call of remote::run needs ssh itself under timeout.)
+remote::answers() {
+  local ip=$1 opts
+  [[ $ip == "${SELF_IP:-}" ]] && return 0
+  mapfile -t opts < <(remote::ssh_opts)
+  timeout "${2:-10}" ssh "${opts[@]}" "${DISCOVERY_SSH_USER}@${ip}" -- true </dev/null >/dev/null 2>&1
+}
+
 # remote::toolkit IP SCRIPT ARGS...: run a toolkit script (path relative to the toolkit) on IP.
 remote::toolkit() {
   local ip=$1 script=$2

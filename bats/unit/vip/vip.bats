@@ -199,7 +199,7 @@ config_test() {
   printf 'SlurmctldHost=node2(10.213.0.12)\nSlurmctldHost=node1(10.213.0.11)\n' > "$ROOT_PREFIX/etc/slurm/slurm.conf"
   run "$VIP_TK/utils/vip_notify.sh" INSTANCE VI_HPC MASTER 100
   assert_success
-  run grep scontrol "$STUB_LOG"
+  run grep "scontrol takeover" "$STUB_LOG"
   assert_output "scontrol takeover 1"
   : > "$STUB_LOG"
   printf 'SlurmctldHost=node1(10.213.0.11)\nSlurmctldHost=node2(10.213.0.12)\n' > "$ROOT_PREFIX/etc/slurm/slurm.conf"
@@ -220,6 +220,21 @@ config_test() {
   [[ ! -e $ROOT_PREFIX/etc/keepalived/keepalived.conf ]]
   run grep -c "^keepalived --config-test" "$STUB_LOG"
   assert_output 0
+}
+
+@test "on MASTER, a backup never takes over while a controller ahead of it answers (a takeover stops it)" {
+  stub pgrep 'exit 0'
+  stub scontrol 'case "$1" in ping) printf "Slurmctld(primary) at node1 is UP\nSlurmctld(backup1) at node2 is UP\n";; esac'
+  mkdir -p "$ROOT_PREFIX/etc/slurm"
+  printf 'SlurmctldHost=node2(10.213.0.12)\nSlurmctldHost=node1(10.213.0.11)\n' > "$ROOT_PREFIX/etc/slurm/slurm.conf"
+  run "$VIP_TK/utils/vip_notify.sh" INSTANCE VI_HPC MASTER 100
+  assert_success
+  run grep -c "scontrol takeover" "$STUB_LOG"
+  assert_output 0
+  stub scontrol 'case "$1" in ping) printf "Slurmctld(primary) at node2 is DOWN\nSlurmctld(backup1) at node1 is UP\n";; esac'
+  run "$VIP_TK/utils/vip_notify.sh" INSTANCE VI_HPC MASTER 100
+  run grep "scontrol takeover" "$STUB_LOG"
+  assert_output "scontrol takeover 1"
 }
 
 @test "the phase script needs an action, knows its flags, and refuses to add a node the config lacks" {

@@ -84,7 +84,7 @@ phase::preflight() {
     die "[ERROR ScriptSecurity]: the toolkit's scripts must be owned by root and not writable by others (fix: chown -R root: $HPC_TOOLKIT_DIR; chmod -R go-w $HPC_TOOLKIT_DIR)" "$EXIT_PREFLIGHT"
   fi
   [[ -z $VIP_AUTH_SECRET || $VIP_VRRP_VERSION != 2 ]] || secrets::require "$VIP_AUTH_SECRET"
-  log::ok "keepalived $(keepalived --version 2>&1 | head -n 1 | awk '{ print $2 }'), node $SELF_HOSTNAME ($SELF_IP) priority $SELF_PRIORITY"
+  log::ok "keepalived $(keepalived --version 2>&1 | awk 'NR == 1 { print $2 }'), node $SELF_HOSTNAME ($SELF_IP) priority $SELF_PRIORITY"
 }
 
 # phase::configure: write keepalived.conf for this node (only if keepalived's own test accepts it).

@@ -72,7 +72,7 @@ uninstall_unit() {
 answering() {
   local ip
   for ip in "${NODE_IPS[@]}"; do
-    if [[ $ip == "$SELF_IP" ]] || timeout 10 remote::run "$ip" true >/dev/null 2>&1; then printf '%s\n' "$ip"; fi
+    if remote::answers "$ip" 10; then printf '%s\n' "$ip"; fi
   done
 }
 

@@ -7,7 +7,10 @@
 #   - appends a timestamped line to /var/log/hpc-cluster/vip_transitions.log (monitoring reads it),
 #   - records the state in STATE_DIR/vip_state,
 #   - on MASTER, asks the slurmctld on this node to take control (`scontrol takeover`) when it runs
-#     here as a backup controller, so the scheduler follows the VIP without waiting SlurmctldTimeout.
+#     here as a backup controller and no controller ahead of it answers `scontrol ping`, so the
+#     scheduler follows the VIP after a node loss without waiting SlurmctldTimeout. A takeover makes
+#     the controllers ahead of this one shut down (Slurm's protocol), so it is never asked while one of
+#     them is UP: a VRRP flap (a loaded machine, a late advert) must not stop a healthy primary.
 #     Slurm has no "demote": on BACKUP/FAULT/STOP the local slurmctld simply stays a backup.
 # Safe to run twice and concurrently (two nodes were seen MASTER for ~25 ms): runs are serialized,
 # and a takeover of a controller that is already in control changes nothing.
@@ -50,9 +53,21 @@ record_transition() {
   mv -f "$statefile.tmp.$$" "$statefile"
 }
 
+# controller_ahead_up INDEX: print the host of a controller listed before INDEX (0 = primary) that
+# answers `scontrol ping` UP; fail when none does.
+controller_ahead_up() {
+  local line re='^Slurmctld\((primary|backup([0-9]*))\) at ([^ ]+) is UP' i
+  while IFS= read -r line; do
+    [[ $line =~ $re ]] || continue
+    if [[ ${BASH_REMATCH[1]} == primary ]]; then i=0; else i=${BASH_REMATCH[2]:-1}; fi
+    if (( i < $1 )); then printf '%s\n' "${BASH_REMATCH[3]}"; return 0; fi
+  done < <(timeout 15 scontrol ping 2>/dev/null || true)
+  return 1
+}
+
 # promote_slurmctld: take over Slurm control here if slurmctld runs on this node as a backup.
 promote_slurmctld() {
-  local index
+  local index ahead
   pgrep -x slurmctld >/dev/null 2>&1 || { log::to_file INFO "no slurmctld on this node; nothing to promote"; return 0; }
   if ! index="$(slurm_backup_index)"; then
     log::to_file INFO "this host is not a SlurmctldHost in $(slurm_conf); nothing to promote"
@@ -61,6 +76,10 @@ promote_slurmctld() {
   if (( index == 0 )); then
     # The primary controller takes control by itself whenever it runs.
     log::to_file INFO "slurmctld here is the primary controller; nothing to promote"
+    return 0
+  fi
+  if ahead="$(controller_ahead_up "$index")"; then
+    log::to_file INFO "slurmctld here is backup $index and $ahead (ahead of it) is UP: no takeover (it would stop $ahead)"
     return 0
   fi
   if timeout 15 scontrol takeover "$index" >/dev/null 2>&1; then
