@@ -35,8 +35,9 @@ setsid runuser -u prometheus -- prometheus --config.file=/etc/prometheus/lab.yml
   --storage.tsdb.path=/var/lib/prometheus/lab --web.listen-address=10.213.0.11:9090 \
   </dev/null >/var/log/prometheus/lab.log 2>&1 &'
   wait_until 30 up_is_1
-  run lab_exec n1 ss -Hltn 'sport = :9090'
-  assert_output --partial "10.213.0.11:9090"
+  # (CI once saw an empty ss listing right after the first answer: wait for it, and show the log if not)
+  wait_until 10 eval 'lab_exec n1 ss -Hltn "sport = :9090" | grep -qF 10.213.0.11:9090' \
+    || { lab_exec n1 ss -Hltnp >&3; lab_exec n1 tail -n 20 /var/log/prometheus/lab.log >&3; false; }
   run lab_exec n1 pgrep -u prometheus -x prometheus
   assert_success
 }
