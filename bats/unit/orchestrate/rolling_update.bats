@@ -5,6 +5,7 @@
 # from a drained holder, as keepalived does), the drain file, the toolkit copy and the apply step.
 
 load "${HPC_REPO_ROOT}/bats/helpers/unit.bash"
+bats_require_minimum_version 1.5.0
 
 setup_file() {
   toolkit_generate "$(toolkit_fixture lab/vip-lab3.yaml)" "$BATS_FILE_TMPDIR/tk"
@@ -85,9 +86,10 @@ remote_log() { grep -v -e health_check.sh -e 'addr show' "$ST/remote.log" || tru
 }
 
 @test "updates every node in order: drain, VIP away, copy, apply, undrain; the VIP holder last" {
-  run "$TK/utils/rolling_update.sh" --yes --json --timeout 5
+  run --separate-stderr "$TK/utils/rolling_update.sh" --yes --json --timeout 5
   assert_success
-  run jq -c '[.order, .updated, .failed]' <<< "${lines[-1]}"
+  # --json: stdout is the summary alone
+  run jq -c '[.order, .updated, .failed]' <<< "$output"
   assert_output '[["10.213.0.13","10.213.0.11","10.213.0.12"],["10.213.0.13","10.213.0.11","10.213.0.12"],null]'
   run bash -c 'remote_log() { grep -v -e health_check.sh -e "addr show" "$1"; }; remote_log "$1" | sed -E "s/install .*drain/drain/; s/rm -f .*drain/undrain/; s/sh -c .*mktemp.*/copy/; s/[^ ]*rolling_update.sh --apply-here .*/apply/; s/sha256sum .*/hash/"' _ "$ST/remote.log"
   assert_output "$(for n in 13 11 12; do printf '10.213.0.%s: %s\n' "$n" drain "$n" copy "$n" apply "$n" hash "$n" undrain; done)"
@@ -101,8 +103,8 @@ remote_log() { grep -v -e health_check.sh -e 'addr show' "$ST/remote.log" || tru
   touch "$ST/applyfail-10.213.0.11"
   run "$TK/utils/rolling_update.sh" --yes --timeout 5
   assert_failure 1
-  assert_output --partial "step 'apply' failed on 10.213.0.11 (node1); it stays drained; untouched: 10.213.0.12; updated: 10.213.0.13"
-  assert_output --partial "resume: rolling_update --from 10.213.0.11"
+  assert_output --partial "step 'apply' failed on 10.213.0.11 (node1): it stays drained; untouched: 10.213.0.12; updated: 10.213.0.13"
+  assert_output --partial "then run: utils/rolling_update.sh --from 10.213.0.11"
   assert [ -e "$ST/drained-10.213.0.11" ]
   run grep -c '^10.213.0.12: ' <<< "$(remote_log)"
   assert_output 0
@@ -114,7 +116,7 @@ remote_log() { grep -v -e health_check.sh -e 'addr show' "$ST/remote.log" || tru
   run "$TK/utils/rolling_update.sh" --yes --timeout 2
   assert_failure 1
   assert_output --partial "timed out after 2s waiting for every service on 10.213.0.13 to be back"
-  assert_output --partial "step 'ready' failed on 10.213.0.13 (node3); it stays drained; untouched: 10.213.0.11 10.213.0.12"
+  assert_output --partial "step 'ready' failed on 10.213.0.13 (node3): it stays drained; untouched: 10.213.0.11 10.213.0.12"
 }
 
 @test "--from resumes at that node; an unknown --from and a folder that is no toolkit are usage errors" {

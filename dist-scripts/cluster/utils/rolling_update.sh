@@ -40,6 +40,7 @@ source "$HPC_LIB_DIR/keepalived.sh"
 SOURCE_DIR=$HPC_TOOLKIT_DIR
 PACKAGES=0 FROM="" TIMEOUT=300 JSON=0 APPLY_HERE=0 PEER=""
 ORDER=() UPDATED=() FAILED="" STEP="" STARTED=$SECONDS NEW_HASH=""
+PLAN_FD=1   # the [dryrun] lines and the nodes' output; stderr with --json (stdout: the summary alone)
 
 # shellcheck disable=SC2034 # DRY_RUN and ASSUME_YES are read by lib/run.sh and lib/ui.sh
 parse_args() {
@@ -51,7 +52,7 @@ parse_args() {
       --timeout) cli::seconds "$1" "${2:-}"; TIMEOUT=$2; shift ;;
       --dry-run) DRY_RUN=1 ;;
       --yes|--force) ASSUME_YES=1 ;;
-      --json) JSON=1 ;;
+      --json) JSON=1 PLAN_FD=2 ;;
       --apply-here) APPLY_HERE=1 ;;
       --peer) [[ -n ${2:-} ]] || lib::usage_error "--peer needs a node address"; PEER=$2; shift ;;
       *) lib::usage_error "unknown argument: $1" ;;
@@ -73,15 +74,13 @@ name() { printf '%s (%s)' "$1" "$(node::hostname_of "$1")"; }
 on() {
   local ip=$1
   shift
-  if run::is_dry; then printf '[dryrun] would run on %s: %s\n' "$(name "$ip")" "$(run::quote "$@")"; return 0; fi
+  if run::is_dry; then printf '[dryrun] would run on %s: %s\n' "$(name "$ip")" "$(run::quote "$@")" >&"$PLAN_FD"; return 0; fi
   log::to_file CMD "on $ip: $(run::quote "$@")"
-  remote::run "$ip" "$@"
+  remote::run "$ip" "$@" >&"$PLAN_FD"
 }
 
 # report IP: the node's health_check.sh --json ("{}" when it cannot be asked).
-report() {
-  remote::toolkit "$1" utils/health_check.sh --json < /dev/null 2>/dev/null || true
-}
+report() { remote::toolkit "$1" utils/health_check.sh --json < /dev/null 2>/dev/null || true; }
 
 # failing REPORT: the checks that fail, one per line ("drain" while drained; vip is the cluster's check,
 # waited for on its own). Nothing printed = every service is back.
@@ -124,20 +123,32 @@ order() {
   return 0
 }
 
-# preflight: every node healthy with nothing failing, exactly one VIP holder; sets ORDER.
-preflight() {
-  local ip bad problems=()
-  log::phase preflight
-  (( NODE_COUNT > 1 )) || die "a one-node cluster cannot be updated without downtime: run start_multi_complete.sh --yes there" "$EXIT_REFUSED"
+# problems: PROBLEMS = what is wrong with the cluster now (empty: every node healthy, one VIP holder).
+problems() {
+  local ip bad
+  PROBLEMS=()
   for ip in "${NODE_IPS[@]}"; do
     bad="$(failing "$(report "$ip")" | paste -sd, -)"
-    [[ -z $bad ]] || problems+=("$(name "$ip"): $bad")
+    [[ -z $bad ]] || PROBLEMS+=("$(name "$ip"): $bad")
   done
   holders
-  (( ${#HOLDERS[@]} == 1 )) || problems+=("the VIP $VIP_ADDRESS is held by ${#HOLDERS[@]} nodes (${HOLDERS[*]:-none}${UNKNOWN[*]:+; could not ask ${UNKNOWN[*]}})")
-  if (( ${#problems[@]} )); then
+  (( ${#HOLDERS[@]} == 1 )) || PROBLEMS+=("the VIP $VIP_ADDRESS is held by ${#HOLDERS[@]} nodes (${HOLDERS[*]:-none}${UNKNOWN[*]:+; could not ask ${UNKNOWN[*]}})")
+  (( ${#PROBLEMS[@]} == 0 ))
+}
+
+# preflight: every node healthy with nothing failing, exactly one VIP holder (asked up to 3 times, so a
+# check that timed out once on a busy node does not refuse the update); sets ORDER.
+preflight() {
+  local attempt
+  log::phase preflight
+  (( NODE_COUNT > 1 )) || die "a one-node cluster cannot be updated without downtime: run start_multi_complete.sh --yes there" "$EXIT_REFUSED"
+  for attempt in 1 2 3; do
+    problems && break
+    (( attempt == 3 )) || sleep 1
+  done
+  if (( ${#PROBLEMS[@]} )); then
     log::error "the cluster is not healthy; nothing was changed:"
-    printf '    %s\n' "${problems[@]}" >&2
+    printf '    %s\n' "${PROBLEMS[@]}" >&2
     die "fix it first (utils/health_check.sh on each node; a node left drained by a stopped update: remove its drain file $HEALTH_DRAIN_FILE), then rerun" "$EXIT_PREFLIGHT"
   fi
   mapfile -t ORDER < <(order "${HOLDERS[0]}")
@@ -151,7 +162,7 @@ peer_of() { printf '%s\n' "${NODE_IPS[@]}" | grep -vxF -- "$1" | sed -n 1p; }
 copy_toolkit() {
   local ip=$1
   if [[ $ip == "${SELF_IP:-}" && $SOURCE_DIR == "$HPC_TOOLKIT_DIR" ]]; then log::info "$ip runs this toolkit already"; return 0; fi
-  if run::is_dry; then printf '[dryrun] would copy %s to %s:%s\n' "$SOURCE_DIR" "$(name "$ip")" "$HPC_TOOLKIT_DIR"; return 0; fi
+  if run::is_dry; then printf '[dryrun] would copy %s to %s:%s\n' "$SOURCE_DIR" "$(name "$ip")" "$HPC_TOOLKIT_DIR" >&"$PLAN_FD"; return 0; fi
   log::to_file CMD "copy $SOURCE_DIR to $ip:$HPC_TOOLKIT_DIR"
   # Unpacked beside it, then copied over: every file is replaced (a running script keeps its old copy).
   # shellcheck disable=SC2016 # expanded by the node's shell
@@ -160,39 +171,31 @@ copy_toolkit() {
 }
 
 # new_config IP: the node runs the lib/config.sh being applied.
-new_config() {
-  local sum
-  sum="$(remote::run "$1" sha256sum "$HPC_TOOLKIT_DIR/lib/config.sh" < /dev/null | awk '{ print $1 }')" || return 1
-  [[ $sum == "$NEW_HASH" ]]
-}
+new_config() { [[ "$(remote::run "$1" sha256sum "$HPC_TOOLKIT_DIR/lib/config.sh" < /dev/null)" == "$NEW_HASH "* ]]; }
 
 # step NAME CMD...: one step of a node's update; a failure stops the run (see fail_node).
-step() {
-  STEP=$1
-  shift
-  log::phase "$CURRENT/$STEP"
-  "$@" || fail_node
-}
+step() { STEP=$1; shift; log::phase "$CURRENT/$STEP"; "$@" || fail_node; }
 
 fail_node() {
-  local rest=()
+  local rest=() state="it stays drained" resume="utils/rolling_update.sh --from $CURRENT" fix
   FAILED=$CURRENT
   mapfile -t rest < <(printf '%s\n' "${ORDER[@]}" | sed "0,/^${CURRENT//./\\.}\$/d")
-  log::phase "$CURRENT/$STEP"
-  if [[ $STEP == drain || $STEP == vip ]]; then
+  if (( PACKAGES )); then resume+=" --packages"; fi
+  if [[ $SOURCE_DIR != "$HPC_TOOLKIT_DIR" ]]; then resume+=" --toolkit $SOURCE_DIR"; fi
+  fix="fix it (utils/health_check.sh there; the logs $HPC_LOG_FILE here and there), remove $HEALTH_DRAIN_FILE there"
+  if [[ $STEP == drain || $STEP == vip ]]; then   # nothing changed there yet
     on "$CURRENT" rm -f "$HEALTH_DRAIN_FILE" < /dev/null || true
-    summary
-    die "step '$STEP' failed on $(name "$CURRENT") before anything changed there (drain file removed again); ${rest[*]:+untouched: ${rest[*]}; }updated: ${UPDATED[*]:-none}. Rerun when the cause is fixed: $HPC_TOOL --from $CURRENT"
+    state="nothing changed there (the drain file is removed again)" fix="fix the cause"
   fi
   summary
-  die "step '$STEP' failed on $(name "$CURRENT"); it stays drained; ${rest[*]:+untouched: ${rest[*]}; }updated: ${UPDATED[*]:-none}. Fix it (utils/health_check.sh there, the log $HPC_LOG_FILE), remove $HEALTH_DRAIN_FILE there, then resume: $HPC_TOOL --from $CURRENT$( ((PACKAGES)) && echo ' --packages')$([[ $SOURCE_DIR != "$HPC_TOOLKIT_DIR" ]] && echo " --toolkit $SOURCE_DIR")"
+  die "step '$STEP' failed on $(name "$CURRENT"): $state; ${rest[*]:+untouched: ${rest[*]}; }updated: ${UPDATED[*]:-none}. To resume, $fix, then run: $resume"
 }
 
 # wait_for WHAT CMD...: run::wait_until with --timeout (under --dry-run: say what it would wait for).
 wait_for() {
   local what=$1
   shift
-  if run::is_dry; then printf '[dryrun] would wait up to %ss for %s\n' "$TIMEOUT" "$what"; return 0; fi
+  if run::is_dry; then printf '[dryrun] would wait up to %ss for %s\n' "$TIMEOUT" "$what" >&"$PLAN_FD"; return 0; fi
   run::wait_until "$TIMEOUT" "$what" "$@"
 }
 
