@@ -162,8 +162,7 @@ copy_toolkit() {
   log::to_file CMD "copy $SOURCE_DIR to $ip:$HPC_TOOLKIT_DIR"
   # Unpacked beside it, then copied over: every file is replaced (a running script keeps its old copy).
   # shellcheck disable=SC2016 # expanded by the node's shell
-  tar -C "$SOURCE_DIR" -cf - . | remote::run "$ip" sh -c 'set -e; s=$(mktemp -d); trap "rm -rf \"\$s\"" EXIT
-    tar -C "$s" -xf - --no-same-owner; mkdir -p "$1"; cp -a --remove-destination "$s/." "$1/"' sh "$HPC_TOOLKIT_DIR"
+  tar -C "$SOURCE_DIR" -cf - . | remote::run "$ip" sh -c 'set -e; s=$(mktemp -d); trap "rm -rf \"\$s\"" EXIT; tar -C "$s" -xf - --no-same-owner; mkdir -p "$1"; cp -a --remove-destination "$s/." "$1/"' sh "$HPC_TOOLKIT_DIR"
 }
 
 # new_config IP: the node runs the lib/config.sh being applied.
