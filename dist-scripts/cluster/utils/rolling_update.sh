@@ -79,7 +79,7 @@ on() {
   remote::run "$ip" "$@" >&"$PLAN_FD"
 }
 
-# report IP: the node's health_check.sh --json ("{}" when it cannot be asked).
+# report IP: the node's health_check.sh --json (nothing when it cannot be asked).
 report() { remote::toolkit "$1" utils/health_check.sh --json < /dev/null 2>/dev/null || true; }
 
 # failing REPORT: the checks that fail, one per line ("drain" while drained; vip is the cluster's check,
