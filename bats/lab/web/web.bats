@@ -2,7 +2,8 @@
 # Lab: the portal behind the VIP on 3 nodes with real GlusterFS, Redis Cluster, keepalived and
 # Debian's nginx: the shared environment file and its .env links, nginx -t, frontends from the shared
 # volume, uploads seen by every node, API calls spread over the nodes, sticky WebSocket-marked calls,
-# redis_client() and a session that survives a VIP move. The backends are stand-ins (web_helpers.bash).
+# redis_client(), a session that survives a VIP move, and a rolling update (utils/rolling_update.sh) of a
+# changed config under requests through the VIP. The backends are stand-ins (web_helpers.bash).
 load "${HPC_REPO_ROOT:-$BATS_TEST_DIRNAME/../../..}/bats/lab/helpers.bash"
 load "${HPC_REPO_ROOT:-$BATS_TEST_DIRNAME/../../..}/bats/helpers/toolkit.bash"
 load "web_helpers.bash"
@@ -204,4 +205,40 @@ cur = c.cursor(); cur.execute("SELECT DATABASE(), CURRENT_USER()"); print(*cur.f
   lab_exec n2 /etc/init.d/mariadb start >/dev/null 2>&1
   wait_until 40 lab_exec n2 grep -qx "auth_portal auth_user@127.0.0.1" /tmp/dbc.out
   lab_exec n2 /etc/init.d/mariadb stop >/dev/null 2>&1
+}
+
+@test "a rolling update of a changed config reaches every node while requests through the VIP keep answering (at most 1 % fail)" {
+  local cfg="$BATS_FILE_TMPDIR/web-rolling.yaml" new="$BATS_FILE_TMPDIR/tk-rolling" load="$BATS_FILE_TMPDIR/rolling-load"
+  local n hash total failed seconds loader
+  web_vip_ready
+  # The change: nginx's worker_connections 4096 -> 4000 (phase6 --refresh re-renders nginx.conf, reloads).
+  sed 's/^  web:$/  web:\n    worker_connections: 4000/' "$WEB_FIXTURE" > "$cfg"
+  toolkit_generate "$cfg" "$new"
+  hash="$(sha256sum < "$new/cluster/lib/config.sh" | cut -d' ' -f1)"
+  tar -C "$new/cluster" -cf - . | lab_exec n1 sh -c 'rm -rf /root/tk-new && mkdir -p /root/tk-new && tar -C /root/tk-new -xf -'
+  # Requests through the VIP from the lab client, one after another, until the update is done.
+  mkdir -p "$load"
+  # shellcheck disable=SC2016 # runs in the client namespace
+  lab_client bash -c 'while [[ ! -e $1/stop ]]; do curl -s -o /dev/null --connect-timeout 1 -m 5 -w "%{http_code}\n" "http://$2/api/auth/whoami" >> "$1/codes"; done' \
+    _ "$load" "$WEB_VIP" 3>&- &
+  loader=$!
+  wait_until 20 test -s "$load/codes"
+  run web_tk n1 utils/rolling_update.sh --toolkit /root/tk-new --yes --json --timeout 120 3>&-
+  touch "$load/stop"
+  wait "$loader" || true
+  assert_success
+  seconds="$(jq -r .seconds <<< "${lines[-1]}")"
+  total="$(wc -l < "$load/codes")"
+  failed="$(grep -cvx 200 "$load/codes" || true)"
+  printf '# rolling update of 3 nodes: %ss; %s of %s requests through the VIP failed (codes: %s)\n' \
+    "$seconds" "$failed" "$total" "$(sort "$load/codes" | uniq -c | awk '{ printf "%s%s x%s", (NR > 1 ? ", " : ""), $2, $1 }')" >&3
+  for n in n1 n2 n3; do
+    run lab_exec "$n" sha256sum /opt/hpc-dashboard/cluster/lib/config.sh
+    assert_output --partial "$hash"
+    run lab_exec "$n" sh -c 'nginx -T 2>/dev/null | grep -E "^\s*worker_connections "'
+    assert_output --regexp 'worker_connections 4000;'
+    run lab_exec "$n" test -e /etc/hpc-cluster/drain
+    assert_failure
+  done
+  (( total >= 100 && failed * 100 <= total ))
 }
