@@ -176,6 +176,20 @@ vip::local_state() {
   printf '%s\n' "${state:-BACKUP}"
 }
 
+# vip::read_holders [TIMEOUT]: vip::holders split into HOLDERS (the nodes holding the VIP now) and
+# UNKNOWN (those that could not be asked), for callers that count them.
+# shellcheck disable=SC2120 # TIMEOUT is optional, as for vip::holders
+vip::read_holders() {
+  local ip held
+  HOLDERS=() UNKNOWN=()
+  while read -r ip held; do
+    case "$held" in
+      yes) HOLDERS+=("$ip") ;;
+      unknown) UNKNOWN+=("$ip") ;;
+    esac
+  done < <(vip::holders "$@")
+}
+
 # vip::holders [TIMEOUT]: one "IP yes|no|unknown" line per configured node, in config order: does it
 # hold the VIP right now? Peers are asked over SSH, all at once (the answer costs one round trip, not
 # one per node); a peer that cannot be asked, or (with TIMEOUT seconds) does not answer in time, is

@@ -268,25 +268,20 @@ status_local() {
 
 # status_cluster: who holds the VIP, asked on every node; exactly one holder is the only healthy answer.
 status_cluster() {
-  local ip held holders=() unknown=() ok=1
+  local ok=1 HOLDERS UNKNOWN
   node::require_self
-  while read -r ip held; do
-    case "$held" in
-      yes) holders+=("$ip") ;;
-      unknown) unknown+=("$ip") ;;
-    esac
-  done < <(vip::holders)
-  (( ${#holders[@]} == 1 )) || ok=0
+  vip::read_holders
+  (( ${#HOLDERS[@]} == 1 )) || ok=0
   if (( JSON )); then
     printf '{"vip":%s,"holders":%s,"unknown":%s,"exactly_one":%s}\n' "$(json::str "$VIP_ADDRESS")" \
-      "$(json::arr_str ${holders[@]+"${holders[@]}"})" "$(json::arr_str ${unknown[@]+"${unknown[@]}"})" "$(json::bool "$ok")"
+      "$(json::arr_str ${HOLDERS[@]+"${HOLDERS[@]}"})" "$(json::arr_str ${UNKNOWN[@]+"${UNKNOWN[@]}"})" "$(json::bool "$ok")"
   else
-    case ${#holders[@]} in
+    case ${#HOLDERS[@]} in
       0) printf 'VIP %s: no node holds it' "$VIP_ADDRESS" ;;
-      1) printf 'VIP %s: held by %s (%s)' "$VIP_ADDRESS" "${holders[0]}" "$(node::hostname_of "${holders[0]}")" ;;
-      *) printf 'VIP %s: SPLIT BRAIN, held by %s' "$VIP_ADDRESS" "${holders[*]}" ;;
+      1) printf 'VIP %s: held by %s (%s)' "$VIP_ADDRESS" "${HOLDERS[0]}" "$(node::hostname_of "${HOLDERS[0]}")" ;;
+      *) printf 'VIP %s: SPLIT BRAIN, held by %s' "$VIP_ADDRESS" "${HOLDERS[*]}" ;;
     esac
-    (( ${#unknown[@]} )) && printf '; could not ask %s' "${unknown[*]}"
+    (( ${#UNKNOWN[@]} )) && printf '; could not ask %s' "${UNKNOWN[*]}"
     printf '\n'
   fi
   (( ok )) || return 1

@@ -94,17 +94,8 @@ ready() {
   [[ -z $bad ]]
 }
 
-# holders: HOLDERS = the nodes that hold the VIP now, UNKNOWN = those that could not be asked.
-holders() {
-  local ip held
-  HOLDERS=() UNKNOWN=()
-  while read -r ip held; do
-    case "$held" in yes) HOLDERS+=("$ip") ;; unknown) UNKNOWN+=("$ip") ;; esac
-  done < <(vip::holders 5)
-}
-
 # vip_elsewhere IP: exactly one node holds the VIP, and it is not IP.
-vip_elsewhere() { holders; (( ${#HOLDERS[@]} == 1 )) && [[ ${HOLDERS[0]} != "$1" ]]; }
+vip_elsewhere() { vip::read_holders 5; (( ${#HOLDERS[@]} == 1 )) && [[ ${HOLDERS[0]} != "$1" ]]; }
 
 # order HOLDER: the update order - lowest priority first (NODE_IPS is highest first), HOLDER last, from
 # --from on.
@@ -127,7 +118,7 @@ problems() {
     bad="$(failing "$(report "$ip")" | paste -sd, -)"
     [[ -z $bad ]] || PROBLEMS+=("$(name "$ip"): $bad")
   done
-  holders
+  vip::read_holders 5
   (( ${#HOLDERS[@]} == 1 )) || PROBLEMS+=("the VIP $VIP_ADDRESS is held by ${#HOLDERS[@]} nodes (${HOLDERS[*]:-none}${UNKNOWN[*]:+; could not ask ${UNKNOWN[*]}})")
   (( ${#PROBLEMS[@]} == 0 ))
 }

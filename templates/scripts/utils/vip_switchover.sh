@@ -41,19 +41,6 @@ parse_args() {
   fi
 }
 
-# current_holders: the nodes that hold the VIP now (one per line); sets UNKNOWN to those not asked.
-current_holders() {
-  local ip held
-  UNKNOWN=()
-  HOLDERS=()
-  while read -r ip held; do
-    case "$held" in
-      yes) HOLDERS+=("$ip") ;;
-      unknown) UNKNOWN+=("$ip") ;;
-    esac
-  done < <(vip::holders)
-}
-
 # release IP / unrelease IP: set or clear the release mark on a node.
 release() {
   if [[ $1 == "$SELF_IP" ]]; then
@@ -79,7 +66,7 @@ unrelease_all() {
 }
 
 moved() {
-  current_holders
+  vip::read_holders
   (( ${#HOLDERS[@]} == 1 )) || return 1
   [[ ${HOLDERS[0]} != "$OLD_HOLDER" ]] || return 1
   [[ -z $TARGET || ${HOLDERS[0]} == "$TARGET" ]]
@@ -94,7 +81,7 @@ main() {
   (( NODE_COUNT > 1 )) || die "a one-node cluster has nowhere to move the VIP to" "$EXIT_REFUSED"
 
   log::phase preflight
-  current_holders
+  vip::read_holders
   if (( ${#HOLDERS[@]} != 1 )); then
     die "the VIP $VIP_ADDRESS is held by ${#HOLDERS[@]} nodes (${HOLDERS[*]:-none}${UNKNOWN[*]:+; could not ask ${UNKNOWN[*]}}); fix that first (setup/phase4_keepalived_setup.sh --status --cluster)" "$EXIT_PREFLIGHT"
   fi
