@@ -183,10 +183,11 @@ preflight::Packages() {
 }
 
 # orch::packages all|missing: the Debian packages the selected services need (and the toolkit's own: jq,
-# the SSH client, curl), all of them or those whose program is not installed; one line, in order.
+# the SSH client, curl, rsync and zstd for the backups), all of them or those whose program is not
+# installed; one line, in order.
 orch::packages() {
   local s need what pkg out=()
-  for need in jq=jq ssh=openssh-client curl=curl $(for s in "${ORCH_SERVICES[@]}"; do registry::get "$s" packages; printf '\n'; done); do
+  for need in jq=jq ssh=openssh-client curl=curl rsync=rsync zstd=zstd $(for s in "${ORCH_SERVICES[@]}"; do registry::get "$s" packages; printf '\n'; done); do
     what=${need%%=*} pkg=${need#*=}
     if [[ $1 == missing ]]; then
       if [[ $what == /* ]]; then [[ -e $what ]] && continue

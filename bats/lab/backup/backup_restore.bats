@@ -94,17 +94,17 @@ echo overwritten > /mnt/gluster/home/alice/notes.txt'
   ka="$(bkp_keepalived_pid)"
   count="$(bkp_count)"
   # one flipped byte in the dump
-  lab_exec n1 bash -c "f=/data/system_backup/snapshots/$id/databases/mariadb/mariadb_all.sql.gz
+  lab_exec n1 bash -c "f=/data/system_backup/snapshots/$id/databases/mariadb/mariadb_all.sql.zst
 cp --preserve=all \$f /tmp/good.gz
 printf 'X' | dd of=\$f bs=1 seek=100 conv=notrunc status=none"
   run lab_exec n1 "$TK/backup/restore.sh" --latest --force
   assert_failure 6
-  assert_output --partial "databases/mariadb/mariadb_all.sql.gz: FAILED"
+  assert_output --partial "databases/mariadb/mariadb_all.sql.zst: FAILED"
   assert_output --partial "Nothing was stopped or changed"
   [ "$(bkp_keepalived_pid)" = "$ka" ]
   [ "$(bkp_fingerprint)" = "$before" ]
   [ "$(bkp_count)" = "$count" ] # not even a pre-restore snapshot
-  lab_exec n1 bash -c "cp --preserve=all /tmp/good.gz /data/system_backup/snapshots/$id/databases/mariadb/mariadb_all.sql.gz"
+  lab_exec n1 bash -c "cp --preserve=all /tmp/good.gz /data/system_backup/snapshots/$id/databases/mariadb/mariadb_all.sql.zst"
 }
 
 @test "a restore whose database step fails rolls back to exactly the state before" {
@@ -115,11 +115,11 @@ printf 'X' | dd of=\$f bs=1 seek=100 conv=notrunc status=none"
   # content would be) but whose SQL breaks after the first database was already dropped and half reloaded.
   lab_exec n1 bash -c "set -e
 d=/data/system_backup/snapshots/$id
-f=\$d/databases/mariadb/mariadb_all.sql.gz
-gzip -dc \$f | awk '{print} /^UNLOCK TABLES;/ && !done {print \"THIS IS NOT SQL;\"; done=1}' | gzip -n > /tmp/bad.gz
+f=\$d/databases/mariadb/mariadb_all.sql.zst
+zstd -q -dc \$f | awk '{print} /^UNLOCK TABLES;/ && !done {print \"THIS IS NOT SQL;\"; done=1}' | zstd -q > /tmp/bad.gz
 rm -f \$f && cp /tmp/bad.gz \$f
 sum=\$(sha256sum < \$f | cut -c1-64)
-jq --arg s \$sum '.files[\"databases/mariadb/mariadb_all.sql.gz\"] = \$s' \$d/metadata.json > /tmp/m.json
+jq --arg s \$sum '.files[\"databases/mariadb/mariadb_all.sql.zst\"] = \$s' \$d/metadata.json > /tmp/m.json
 cat /tmp/m.json > \$d/metadata.json"
   bkp_resign "/data/system_backup/snapshots/$id"
   lab_exec n1 bash -c 'mariadb -e "INSERT INTO auth_portal.users VALUES (900002, \"after-backup-2\", MD5(2)); CREATE DATABASE made_later"

@@ -22,7 +22,7 @@ setup() {
   dir="$(snaps)/$id"
   [ -f "$dir/configs/etc/mysql/conf.d/60-galera.cnf" ]
   [ -f "$dir/configs/toolkit/cluster_config.yaml" ]
-  [ -f "$dir/databases/mariadb/mariadb_all.sql.gz" ]
+  [ -f "$dir/databases/mariadb/mariadb_all.sql.zst" ]
   [ -f "$dir/databases/mariadb/mariadb_users.sql.gz" ]
   [ ! -e "$dir/databases/mariadb/.sha256sums" ] # the script's checksum hint is used, not kept
   run jq -r '.completed, .backup_type, .hostname, .services.mariadb.status, .services.slurm.status, .services.redis' "$dir/metadata.json"
@@ -46,7 +46,7 @@ setup() {
   b="$(ls "$(snaps)" | tail -n 1)"
   [ "$a" != "$b" ]
   [ "$(stat -c %i "$(snaps)/$a/configs/etc/redis/big.bin")" = "$(stat -c %i "$(snaps)/$b/configs/etc/redis/big.bin")" ]
-  [ "$(stat -c %i "$(snaps)/$a/databases/mariadb/mariadb_all.sql.gz")" = "$(stat -c %i "$(snaps)/$b/databases/mariadb/mariadb_all.sql.gz")" ]
+  [ "$(stat -c %i "$(snaps)/$a/databases/mariadb/mariadb_all.sql.zst")" = "$(stat -c %i "$(snaps)/$b/databases/mariadb/mariadb_all.sql.zst")" ]
   run jq -r '.new_bytes, .linked_to' "$(snaps)/$b/metadata.json"
   assert_output "0
 $a"
@@ -63,7 +63,7 @@ $a"
   a="$(ls "$(snaps)" | head -n 1)"
   b="$(ls "$(snaps)" | tail -n 1)"
   [ "$(stat -c %i "$(snaps)/$a/configs/etc/redis/redis.conf")" != "$(stat -c %i "$(snaps)/$b/configs/etc/redis/redis.conf")" ]
-  [ "$(stat -c %i "$(snaps)/$a/databases/mariadb/mariadb_all.sql.gz")" != "$(stat -c %i "$(snaps)/$b/databases/mariadb/mariadb_all.sql.gz")" ]
+  [ "$(stat -c %i "$(snaps)/$a/databases/mariadb/mariadb_all.sql.zst")" != "$(stat -c %i "$(snaps)/$b/databases/mariadb/mariadb_all.sql.zst")" ]
   [ "$(stat -c %i "$(snaps)/$a/configs/etc/redis/big.bin")" = "$(stat -c %i "$(snaps)/$b/configs/etc/redis/big.bin")" ]
   grep -q maxmemory "$(snaps)/$b/configs/etc/redis/redis.conf"
   run ! grep -q maxmemory "$(snaps)/$a/configs/etc/redis/redis.conf"

@@ -152,7 +152,7 @@ refused_untouched() {
   d="$(snaps)/$inc"
   [ "$(jq -r .linked_to "$d/metadata.json")" = "$full" ]
   [ "$(stat -c %h "$d/metadata.json")" = 1 ] && [ "$(stat -c %h "$d/metadata.hmac")" = 1 ]
-  f=databases/mariadb/mariadb_all.sql.gz
+  f=databases/mariadb/mariadb_all.sql.zst
   [ "$(stat -c %i "$d/$f")" = "$(stat -c %i "$(snaps)/$full/$f")" ] # unchanged dump: hard-linked
   run "$BKP_TOOLKIT/backup/restore.sh" --id "$inc" --dry-run
   assert_success

@@ -114,7 +114,7 @@ decide() {
 @test "orch::packages lists the Debian packages of the services; --install-packages --dry-run prints the apt-get line, installs nothing" {
   lib_run 'orch::select_services ""; orch::packages all'
   assert_success
-  assert_output "jq openssh-client curl glusterfs-server glusterfs-client mariadb-server galera-4 rsync redis-server redis-tools slurmctld slurmd slurmdbd munge keepalived prometheus-node-exporter prometheus-alertmanager prometheus prometheus-mysqld-exporter prometheus-redis-exporter"
+  assert_output "jq openssh-client curl rsync zstd glusterfs-server glusterfs-client mariadb-server galera-4 redis-server redis-tools slurmctld slurmd slurmdbd munge keepalived prometheus-node-exporter prometheus-alertmanager prometheus prometheus-mysqld-exporter prometheus-redis-exporter"
   # redis-cli "not installed": only its package is missing
   lib_run 'command() { if [[ $1 == -v && $2 == redis-cli ]]; then return 1; fi; builtin command "$@"; }
     orch::select_services ""; DRY_RUN=1 orch::install_packages; orch::preflight Packages'

@@ -2,8 +2,9 @@
 # Usage: backup_mariadb.sh --dest DIR [--json]
 # Summary: Consistent hot dump of MariaDB from this (synced) node into DIR, recording the Galera position.
 #
-# Writes DIR/mariadb_all.sql.gz (every user database: schema, rows, routines, events, triggers, with
-# DROP/CREATE DATABASE), DIR/mariadb_users.sql.gz (accounts and grants) and DIR/position.json.
+# Writes DIR/mariadb_all.sql.zst (every user database: schema, rows, routines, events, triggers, with
+# DROP/CREATE DATABASE; .sql.gz where zstd is not installed: lib/dump_codec.sh), DIR/mariadb_users.sql.gz
+# (accounts and grants) and DIR/position.json.
 # One `mariadb-dump --single-transaction` gives a consistent InnoDB view without locking writers. When
 # Galera is on, the node must be Synced in a Primary component, and it is desynced for the dump
 # (wsrep_desync=ON) so a slow dump never throttles the cluster through flow control; it is resynced
@@ -16,6 +17,8 @@
 source "$HPC_LIB_DIR/service_backup.sh"
 # shellcheck source=../lib/backup.sh
 source "$HPC_LIB_DIR/backup.sh"
+# shellcheck source=../lib/dump_codec.sh
+source "$HPC_LIB_DIR/dump_codec.sh"
 
 DEST=""
 JSON=0
@@ -76,15 +79,17 @@ dump() {
     uuid="$(status_var wsrep_cluster_state_uuid)"
     seq_before="$(status_var wsrep_last_committed)"
   fi
+  local file
+  file="$(dump_codec::name mariadb_all.sql)"
   log::info "dumping ${#dbs[@]} database(s): ${dbs[*]:-none}"
   if (( ${#dbs[@]} )); then
-    # the sha256 is computed on the second core while the dump is written, so backup.sh need not
-    # read the dump again (DEST/.sha256sums, see the backup contract)
+    # the sha256 is computed while the dump is written, so backup.sh need not read the dump again
+    # (DEST/.sha256sums, see the backup contract)
     mariadb-dump --single-transaction --quick --skip-dump-date --hex-blob --routines --events --triggers \
-      --add-drop-database --databases "${dbs[@]}" | gzip -n -1 | tee "$DEST/mariadb_all.sql.gz.tmp" \
+      --add-drop-database --databases "${dbs[@]}" | dump_codec::compress "$file" | tee "$DEST/$file.tmp" \
       | sha256sum > "$DEST/.mariadb_all.sum"
   else
-    printf -- '-- no user databases at backup time\n' | gzip -n -1 | tee "$DEST/mariadb_all.sql.gz.tmp" \
+    printf -- '-- no user databases at backup time\n' | dump_codec::compress "$file" | tee "$DEST/$file.tmp" \
       | sha256sum > "$DEST/.mariadb_all.sum"
   fi
   if ! mariadb-dump --system=users --insert-ignore --skip-dump-date | gzip -n -1 > "$DEST/mariadb_users.sql.gz.tmp"; then
@@ -100,9 +105,9 @@ dump() {
     sql 'SET GLOBAL wsrep_desync=OFF'
     DESYNCED=0
   fi
-  mv -f -- "$DEST/mariadb_all.sql.gz.tmp" "$DEST/mariadb_all.sql.gz"
+  mv -f -- "$DEST/$file.tmp" "$DEST/$file"
   mv -f -- "$DEST/mariadb_users.sql.gz.tmp" "$DEST/mariadb_users.sql.gz"
-  printf '%s  mariadb_all.sql.gz\n' "$(cut -c1-64 "$DEST/.mariadb_all.sum")" > "$DEST/.sha256sums"
+  printf '%s  %s\n' "$(cut -c1-64 "$DEST/.mariadb_all.sum")" "$file" > "$DEST/.sha256sums"
   rm -f -- "$DEST/.mariadb_all.sum"
   # position.json changes only when the data does, so unchanged databases stay hard-linkable.
   jq -n --argjson g "$GALERA" --arg uuid "$uuid" --arg a "$seq_before" --arg b "$seq_after" \
@@ -110,7 +115,7 @@ dump() {
     '{version: $version, databases: $dbs,
       galera: (if $g == 1 then {uuid: $uuid, seqno: ($b | tonumber), seqno_at_start: ($a | tonumber)} else null end)}' \
     > "$DEST/position.json"
-  chmod 0600 "$DEST"/*.gz "$DEST/position.json"
+  chmod 0600 "$DEST/$file" "$DEST/mariadb_users.sql.gz" "$DEST/position.json"
   log::ok "MariaDB dump done in $(( SECONDS - started ))s ($(du -sb "$DEST" | cut -f1) bytes)${uuid:+; Galera position $uuid:$seq_after}"
   if (( JSON )); then jq -c . "$DEST/position.json"; fi
 }

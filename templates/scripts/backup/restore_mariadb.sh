@@ -16,11 +16,14 @@
 # Exit codes: 0 ok, 1 error, 2 usage, 5 MariaDB not answering / node not Synced, 6 dump missing.
 # shellcheck source=../lib/service_backup.sh
 source "$HPC_LIB_DIR/service_backup.sh"
+# shellcheck source=../lib/dump_codec.sh
+source "$HPC_LIB_DIR/dump_codec.sh"
 
 SRC=""
 TEST=0
 SCRATCH=""
 SCRATCH_PID=""
+DUMP=""
 
 sql() {
   mariadb --batch --skip-column-names -e "$1"
@@ -30,12 +33,20 @@ status_var() {
   sql "SHOW GLOBAL STATUS LIKE '$1'" | cut -f2
 }
 
-preflight() {
+# check_dump: the three files of a dump are there and decompress whole; sets DUMP (the databases'
+# dump: .zst, or .gz in snapshots taken without zstd).
+check_dump() {
   local f
-  for f in mariadb_all.sql.gz mariadb_users.sql.gz position.json; do
+  DUMP="$(dump_codec::find "$SRC" mariadb_all.sql)" \
+    || die "$SRC/mariadb_all.sql.zst (or .gz) is missing: not a MariaDB backup written by backup_mariadb.sh" "$EXIT_REFUSED"
+  for f in mariadb_users.sql.gz position.json; do
     [[ -f $SRC/$f ]] || die "$SRC/$f is missing: not a MariaDB backup written by backup_mariadb.sh" "$EXIT_REFUSED"
   done
-  gzip -t -- "$SRC/mariadb_all.sql.gz" "$SRC/mariadb_users.sql.gz" || die "the dump in $SRC is damaged (gzip -t failed)" "$EXIT_REFUSED"
+  dump_codec::test "$DUMP" "$SRC/mariadb_users.sql.gz" || die "the dump in $SRC is damaged (it does not decompress)" "$EXIT_REFUSED"
+}
+
+preflight() {
+  check_dump
   if ! sql 'SELECT 1' >/dev/null 2>&1; then
     die "[ERROR MariaDB]: MariaDB does not answer on this node (fix: start it first: the dump is loaded through it)" "$EXIT_PREFLIGHT"
   fi
@@ -87,7 +98,7 @@ load() {
   local extra=() db started=$SECONDS
   mapfile -t extra < <(extra_databases)
   if run::is_dry; then
-    printf '[dryrun] would load %s into MariaDB: databases %s dropped and recreated\n' "$SRC/mariadb_all.sql.gz" \
+    printf '[dryrun] would load %s into MariaDB: databases %s dropped and recreated\n' "$DUMP" \
       "$(jq -r '.databases | join(", ")' "$SRC/position.json")"
     printf '[dryrun] would apply the accounts and grants of %s\n' "$SRC/mariadb_users.sql.gz"
     (( ${#extra[@]} )) && printf '[dryrun] would drop databases created after the backup: %s\n' "${extra[*]}"
@@ -95,7 +106,7 @@ load() {
   fi
   log::info "loading $(jq -r '.databases | length' "$SRC/position.json") database(s) from $SRC"
   # mariadb stops at the first failing statement and exits non-zero (no --force).
-  gzip -dc -- "$SRC/mariadb_all.sql.gz" | mariadb --binary-mode
+  dump_codec::cat "$DUMP" | mariadb --binary-mode
   users_sql | mariadb --binary-mode
   for db in "${extra[@]+"${extra[@]}"}"; do
     log::info "dropping database $db (created after the backup)"
@@ -125,13 +136,10 @@ scratch_sql() {
 }
 
 test_load() {
-  local f started=$SECONDS
-  for f in mariadb_all.sql.gz mariadb_users.sql.gz position.json; do
-    [[ -f $SRC/$f ]] || die "$SRC/$f is missing: not a MariaDB backup written by backup_mariadb.sh" "$EXIT_REFUSED"
-  done
-  gzip -t -- "$SRC/mariadb_all.sql.gz" "$SRC/mariadb_users.sql.gz" || die "the dump in $SRC is damaged (gzip -t failed)" "$EXIT_REFUSED"
+  local started=$SECONDS
+  check_dump
   if run::is_dry; then
-    printf '[dryrun] would load %s into a scratch server and count the rows\n' "$SRC/mariadb_all.sql.gz"
+    printf '[dryrun] would load %s into a scratch server and count the rows\n' "$DUMP"
     return 0
   fi
   # in /tmp itself (not the script's private temp dir): mariadbd runs as mysql and must reach it
@@ -147,7 +155,7 @@ test_load() {
   run::wait_until 60 "the scratch server to answer" scratch_up \
     || die "the scratch server did not start; see $SCRATCH/error.log"
   log::info "loading $SRC into a scratch server"
-  gzip -dc -- "$SRC/mariadb_all.sql.gz" | scratch_sql --binary-mode
+  dump_codec::cat "$DUMP" | scratch_sql --binary-mode
   gzip -dc -- "$SRC/mariadb_users.sql.gz" | scratch_sql --binary-mode
   local db table rows
   while IFS=$'\t' read -r db table; do
