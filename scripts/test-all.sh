@@ -2,8 +2,8 @@
 # Usage: npm test   (scripts/test-all.sh)
 # Runs every test of the project, in order: Debian packages check/install, type check, vitest
 # (generator, bundle), bash -n + shellcheck on every generated script and the library, bats unit
-# tests, then the lab tests (real daemons in namespaces; need root; the full chain runs twice: bash-init
-# and systemd nodes). Ends with "tests: N passed, N failed".
+# tests, then the lab tests (real daemons in namespaces; need root; two lanes side by side, see below;
+# the full chain runs twice: bash-init and systemd nodes). Ends with "tests: N passed, N failed".
 # HPC_SKIP_LAB=1 skips the lab suites (they need root); HPC_TEST_ONLY=unit|lab runs one bats layer.
 set -Eeuo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -62,12 +62,44 @@ elif [[ $EUID -ne 0 ]]; then
   step "lab tests need root (network and mount namespaces): rerun as root, or HPC_SKIP_LAB=1 to skip"
   failed=$((failed + 1)); failures+=("lab (not root)")
 elif [[ ${HPC_TEST_ONLY:-lab} != unit ]]; then
-  step "lab tests (real daemons in namespaced servers)"
-  run_bats lab bats/lab
-  # The full chain again on systemd nodes: units, a reboot of a node and a whole-cluster power loss,
-  # healed with no command (issue 13; ~10 min on 2 cores).
-  step "lab: the full chain again on systemd nodes (LAB_INIT=systemd)"
-  LAB_INIT=systemd run_bats lab-systemd bats/lab/cluster/full_chain.bats
+  # Two lanes side by side (HPC_LAB_LANES=1: one after the other): every suite has its own lab prefix,
+  # so labs never meet. Lane 2 holds the long multi-node suites: the full chain again on systemd nodes
+  # (units, a reboot of a node and a whole-cluster power loss healed with no command, issue 13), the
+  # fault matrix (issue 14) and the TLS suite; lane 1 everything else. Lane 2 prints when it ends.
+  mapfile -t lane2 < <(find bats/lab/faults bats/lab/security/tls.bats -name '*.bats' 2>/dev/null | sort)
+  mapfile -t lane1 < <(find bats/lab -name '*.bats' | sort | grep -vxF -f <(printf '%s\n' "${lane2[@]}" /dev/null))
+  lane2_log="$(mktemp)"
+  lane2_lab() {
+    LAB_INIT=systemd LAB_PREFIX=fullsd run_bats lab-systemd bats/lab/cluster/full_chain.bats
+    if (( ${#lane2[@]} )); then run_bats lab-lane2 "${lane2[@]}"; fi
+  }
+  # lane2_alone: lane 2 in the background; it counts from zero (a subshell's counts are lost), and
+  # its totals and failed steps come back as LANE2 lines at the end of its log
+  lane2_alone() {
+    passed=0 failed=0 failures=()
+    lane2_lab
+    printf 'LANE2 %d %d\n' "$passed" "$failed"
+    for x in "${failures[@]+"${failures[@]}"}"; do printf 'LANE2-FAILED %s\n' "$x"; done
+  }
+  if [[ ${HPC_LAB_LANES:-2} == 1 ]]; then
+    step "lab tests (real daemons in namespaced servers)"
+    run_bats lab "${lane1[@]}"
+    step "lab: the full chain on systemd nodes, the fault matrix, TLS"
+    lane2_lab
+  else
+    step "lab tests in two lanes (real daemons in namespaced servers); lane 2 is printed when it ends"
+    lane2_alone > "$lane2_log" 2>&1 &
+    lane2_pid=$!
+    run_bats lab "${lane1[@]}"
+    wait "$lane2_pid" || true
+    step "lab lane 2: the full chain on systemd nodes, the fault matrix, TLS"
+    grep -v '^LANE2' "$lane2_log" || true
+    read -r _ p2 f2 < <(grep '^LANE2 ' "$lane2_log" || echo "LANE2 0 1")
+    passed=$(( passed + p2 )); failed=$(( failed + f2 ))
+    grep -q '^LANE2 ' "$lane2_log" || failures+=("lab lane 2 (ended without its totals)")
+    while read -r _ x; do failures+=("$x"); done < <(grep '^LANE2-FAILED ' "$lane2_log" || true)
+  fi
+  rm -f "$lane2_log"
 fi
 
 printf '\n'
