@@ -42,10 +42,10 @@ rm -f "$report"
 step "bash -n and shellcheck on the generated toolkit and the project's scripts"
 rc=0; bash scripts/lint-shell.sh || rc=$?; record shellcheck "$rc"
 
-run_bats() { # LAYER DIR
+run_bats() { # LAYER DIR|FILE...
   local out rc=0
   out="$(mktemp)"
-  bash scripts/run-bats.sh --formatter tap "$2" 2>&1 | tee "$out" || rc=$?
+  bash scripts/run-bats.sh --formatter tap "${@:2}" 2>&1 | tee "$out" || rc=$?
   count_tap "$out"
   if [[ $rc != 0 ]]; then failures+=("bats $1"); if ! grep -q '^not ok ' "$out"; then failed=$((failed + 1)); fi; fi
   rm -f "$out"
