@@ -71,10 +71,11 @@ describe("valid configs", () => {
 });
 
 describe("Galera failure detection and the witness", () => {
-  it("derives the evs.* periods from database.suspect_timeout, in Galera's order", async () => {
+  it("derives the evs.* options from database.suspect_timeout, the membership round at Galera's 0.1 s floor", async () => {
     const { galeraFailureDetection } = await import("../generator/model/galera.js");
     const opts = (t: number) => galeraFailureDetection({ suspect_timeout: t } as never);
-    expect(opts(1.5)).toBe("evs.keepalive_period=PT0.38S;evs.inactive_check_period=PT0.38S;evs.suspect_timeout=PT1.5S;evs.inactive_timeout=PT15S");
-    expect(opts(5)).toBe("evs.keepalive_period=PT0.5S;evs.inactive_check_period=PT0.5S;evs.suspect_timeout=PT5S;evs.inactive_timeout=PT15S");
+    expect(opts(1.5)).toBe("evs.keepalive_period=PT0.1S;evs.inactive_check_period=PT0.1S;evs.suspect_timeout=PT1.5S;evs.inactive_timeout=PT15S;evs.join_retrans_period=PT0.1S");
+    expect(opts(0.5)).toBe("evs.keepalive_period=PT0.1S;evs.inactive_check_period=PT0.1S;evs.suspect_timeout=PT0.5S;evs.inactive_timeout=PT15S;evs.join_retrans_period=PT0.1S");
+    expect(opts(5)).toBe("evs.keepalive_period=PT0.1S;evs.inactive_check_period=PT0.1S;evs.suspect_timeout=PT5S;evs.inactive_timeout=PT15S;evs.join_retrans_period=PT0.1S");
   });
 });

@@ -175,7 +175,7 @@ const database = z
     gcache_size: z.string().regex(/^[1-9][0-9]*[KMG]$/, { message: "must be a size like 512M or 2G" }).default("1G")
       .describe("Galera write-set cache: a returning node within this much history rejoins by IST instead of a full SST."),
     suspect_timeout: z.number().min(0.5, { message: "must be at least 0.5 (seconds)" }).max(30, { message: "must be at most 30 (seconds)" }).default(1.5)
-      .describe("Seconds of silence before the other members suspect a node dead and evict it (Galera's evs.suspect_timeout; default PT5S there): while a peer that lost power is still a member, every write on the survivors waits. Raise it on a lossy or overloaded network, where a lower value evicts healthy nodes."),
+      .describe("Seconds of silence before the other members suspect a node dead and evict it (Galera's evs.suspect_timeout; default PT5S there): while a peer that lost power is still a member, every write on the survivors waits, so a power loss stalls writes about this long plus 0.15 s (bench/galera-stall: 1.66 s at 1.5). Raise it on a lossy or overloaded network, where a lower value evicts healthy nodes."),
     databases: z.array(databaseEntry).default([]).describe("Databases and their users to create (idempotent) once the cluster runs."),
   })
   .strict();

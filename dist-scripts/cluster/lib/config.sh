@@ -29,7 +29,7 @@ DB_PORT='3306'
 DB_GALERA_PORT='4567'
 DB_IST_PORT='4568'
 # failure detection, the same for garbd as in galera.cnf
-GALERA_EVS_OPTIONS='evs.keepalive_period=PT0.38S;evs.inactive_check_period=PT0.38S;evs.suspect_timeout=PT1.5S;evs.inactive_timeout=PT15S'
+GALERA_EVS_OPTIONS='evs.keepalive_period=PT0.1S;evs.inactive_check_period=PT0.1S;evs.suspect_timeout=PT1.5S;evs.inactive_timeout=PT15S;evs.join_retrans_period=PT0.1S'
 DB_SST_PORT='4444'
 DB_CLUSTER_NAME='hpc_portal_cluster'
 DB_SST_METHOD='rsync'
