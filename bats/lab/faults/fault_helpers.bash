@@ -6,7 +6,7 @@ MEMBERS=(n1 n2 n3 n4)
 VIP=10.213.0.100
 BANK_TOTAL=10000
 # The result records (JSON lines) the report renders; a run starts it afresh.
-FAULTS_RESULTS="${FAULTS_RESULTS:-${BATS_RUN_TMPDIR:-/tmp}/faults-results.jsonl}"
+FAULTS_RESULTS="${FAULTS_RESULTS:-/tmp/hpc-faults-results.jsonl}"
 
 # --- small probes ----------------------------------------------------------------------------------
 
@@ -80,7 +80,7 @@ faults_build() {
   done
   sql n1 "CREATE TABLE IF NOT EXISTS auth_portal.fault_set (scen VARCHAR(32), node VARCHAR(8), id INT, PRIMARY KEY (scen, node, id));
           CREATE TABLE IF NOT EXISTS auth_portal.bank (id INT PRIMARY KEY, bal INT NOT NULL);
-          INSERT IGNORE INTO auth_portal.bank SELECT seq, $((BANK_TOTAL / 10)) FROM seq_1_to_10"
+          INSERT IGNORE INTO auth_portal.bank SELECT seq, $((BANK_TOTAL / 10)) FROM auth_portal.seq_1_to_10"
 }
 
 # --- the checkers ------------------------------------------------------------------------------------
@@ -212,5 +212,5 @@ record() {
   shift 2
   for kv in "$@"; do args+=(--arg "${kv%%=*}" "${kv#*=}"); done
   jq -cn --arg scenario "$scen" --arg must "$must" "${args[@]}" \
-    '$ARGS.named | with_entries(.value |= (tonumber? // .))' >> "$FAULTS_RESULTS"
+    '$ARGS.named | with_entries(.value |= (tonumber? // .))' | tee -a "$FAULTS_RESULTS" | sed 's/^/# /' >&3
 }
