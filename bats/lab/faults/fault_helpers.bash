@@ -71,8 +71,10 @@ full_cluster() {
 faults_build() {
   local n
   lab_exec n1 "$TK/start_multi_complete.sh" --bootstrap --yes || return 1
+  # a join is idempotent: on a loaded 2-core machine discovery can time out on a peer once, so an admin
+  # would simply run it again
   for n in n2 n3 n4; do
-    lab_exec "$n" "$TK/start_multi_complete.sh" --join --yes || return 1
+    lab_exec "$n" "$TK/start_multi_complete.sh" --join --yes || lab_exec "$n" "$TK/start_multi_complete.sh" --join --yes || return 1
   done
   for n in "${MEMBERS[@]}" n5; do
     lab_exec "$n" sh -c 'cat > /usr/local/bin/fault-checkers && chmod 755 /usr/local/bin/fault-checkers' \
@@ -212,5 +214,5 @@ record() {
   shift 2
   for kv in "$@"; do args+=(--arg "${kv%%=*}" "${kv#*=}"); done
   jq -cn --arg scenario "$scen" --arg must "$must" "${args[@]}" \
-    '$ARGS.named | with_entries(.value |= (tonumber? // .))' | tee -a "$FAULTS_RESULTS" | sed 's/^/# /' >&3
+    '$ARGS.named | with_entries(.value = (.value | tonumber? // .))' | tee -a "$FAULTS_RESULTS" | sed 's/^/# /' >&3
 }
