@@ -57,6 +57,10 @@ EOF
 
 - 3 of 4 members lost at once: measured failing (no 5-vote Primary within 300 s after the three boot);
   the test runs only with `LAB_LONG=1` until that is fixed.
+- 1|3 and 2|2 partitions: measured failing (the VIP was on the majority side, then not held by exactly
+  one majority member while the split lasted; cause not yet diagnosed); `LAB_LONG=1` only.
+- MariaDB / Redis / GlusterFS mount / slurmctld stopped on the VIP owner: written, not yet validated in a
+  clean run; `LAB_LONG=1` only.
 - kill -9 of the toolkit mid-join and mid-restore; alerts per scenario (the fixture has no monitoring).
 EOF
 } > docs/FAULTS.md
