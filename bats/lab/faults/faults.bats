@@ -44,7 +44,7 @@ teardown() {
 # lose_and_return SCEN LOST...: nodes LOST lose power while the checkers write on the survivors, then boot
 # and come back by themselves; every invariant is checked and the result recorded.
 lose_and_return() {
-  local scen=$1 n survivors=() t0 t_evict=- t_back stall_ok=- job lost_set lost_redis bad_files bank
+  local scen=$1 n survivors=() t0 t_evict=- t_back job lost_set lost_redis bad_files bank
   shift
   for n in "${MEMBERS[@]}"; do [[ " $* " == *" $n "* ]] || survivors+=("$n"); done
   local writer=${survivors[0]} votes=$((5 - $#))
