@@ -10,7 +10,7 @@ out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 node_modules/.bin/tsx generator/cli/main.ts generate -o "$out" >/dev/null
 mapfile -t generated < <(cd "$out/cluster" && find . -name '*.sh' | sort)
-(cd "$out/cluster" && for f in "${generated[@]}"; do bash -n "$f"; done && shellcheck -x -P SCRIPTDIR "${generated[@]}")
+(cd "$out/cluster" && for f in "${generated[@]}"; do bash -n "$f"; done)
 # The project's tools are held to the same bar; test helpers at warning level (single-quoted
 # snippets meant for another shell are their whole point: SC2016).
 mapfile -t tools < <(find scripts bench bats/lab -type f \( -name '*.sh' -o -name lab \) -not -path '*/fixtures/*' 2>/dev/null | sort)
@@ -20,8 +20,14 @@ mapfile -t helpers < <(find bats -type f -name '*.bash' 2>/dev/null | sort)
 # bats/unit/backup is left out until its own fixes land (it belongs to the backup work; see #12).
 mapfile -t suites < <(find bats -type f -name '*.bats' -not -path 'bats/unit/backup/*' | sort)
 for f in "${tools[@]}" "${helpers[@]}"; do bash -n "$f"; done
-shellcheck -x -P SCRIPTDIR "${tools[@]}"
-shellcheck -x -P SCRIPTDIR -S warning -e SC2034 "${helpers[@]}"
-shellcheck -x -P SCRIPTDIR --shell=bats -S warning "${suites[@]}"
-shellcheck -x -P SCRIPTDIR --shell=bats -i SC2314 "${suites[@]}"
+# The five shellcheck runs are independent: side by side they take the time of the longest.
+pids=()
+(cd "$out/cluster" && shellcheck -x -P SCRIPTDIR "${generated[@]}") & pids+=($!)
+shellcheck -x -P SCRIPTDIR "${tools[@]}" & pids+=($!)
+shellcheck -x -P SCRIPTDIR -S warning -e SC2034 "${helpers[@]}" & pids+=($!)
+shellcheck -x -P SCRIPTDIR --shell=bats -S warning "${suites[@]}" & pids+=($!)
+shellcheck -x -P SCRIPTDIR --shell=bats -i SC2314 "${suites[@]}" & pids+=($!)
+rc=0
+for pid in "${pids[@]}"; do wait "$pid" || rc=1; done
+(( rc == 0 )) || exit 1
 echo "shellcheck: ${#generated[@]} generated scripts, ${#tools[@]} tools, ${#helpers[@]} test helpers and ${#suites[@]} bats files clean"

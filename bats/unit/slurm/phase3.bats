@@ -97,6 +97,26 @@ backup1 node2 UP
 up"
 }
 
+@test "a daemon still running after its stop's grace is killed, so the restart goes on" {
+  # slurmdbd ignores the stop: pgrep finds it until the SIGKILL
+  stub pgrep '[ -e "$STUB_STATE/killed" ] && exit 1; echo 4242'
+  stub pkill 'touch "$STUB_STATE/killed"'
+  SLURM_STOP_GRACE_S=1 run in_lib 'source "$HPC_LIB_DIR/slurm_node.sh"; slurm::stop_daemon slurmdbd'
+  assert_success
+  assert_output --partial "slurmdbd is still running 1s after its stop: killing it (SIGKILL)"
+  run called pkill
+  assert_output "-KILL -x slurmdbd"
+}
+
+@test "a daemon that exits after its stop is never killed" {
+  stub pgrep 'exit 1'
+  stub pkill
+  run in_lib 'source "$HPC_LIB_DIR/slurm_node.sh"; slurm::stop_daemon slurmdbd'
+  assert_success
+  run called pkill
+  assert_output ""
+}
+
 @test "bootstrap --dry-run creates no key, writes no file and starts nothing" {
   touch "$STUB_STATE/mounted"
   run "$P3" --bootstrap --dry-run
