@@ -135,9 +135,12 @@ setup() {
 # info_complete nK: cluster_info.sh on nK shows every service on all 3 nodes (discovery reports a node
 # it could not read in time as unknown, so a loaded machine gets a few tries).
 info_complete() {
-  local info want
-  info="$(lab_exec "$1" "$TK/utils/cluster_info.sh" 2>&1)" || { printf '%s\n' "$info"; return 1; }
-  for want in "VIP: 10.213.0.100 (owned by $(lab_hostname "$(vip_holders)"))" "GlusterFS: 3/3 nodes (Healthy)" \
+  local info want holder
+  holder="$(vip_holders)"
+  [[ -n $holder ]] || { echo "no node holds the VIP"; return 1; }
+  # a 15 s probe deadline (the config's is 5): on a loaded machine a peer's probe can take longer
+  info="$(lab_exec "$1" "$TK/utils/cluster_info.sh" --timeout 15 2>&1)" || { printf '%s\n' "$info"; return 1; }
+  for want in "VIP: 10.213.0.100 (owned by $(lab_hostname "$holder"))" "GlusterFS: 3/3 nodes (Healthy)" \
       "MariaDB Galera: 3/3 nodes (Synced)" "Redis Cluster: 3/3 nodes (OK)" "Slurm: Primary on node1 (2 backups ready)"; do
     [[ $info == *"$want"* ]] || { printf 'missing: %s\n%s\n' "$want" "$info"; return 1; }
   done

@@ -91,6 +91,19 @@ check() {  # NAME FIELD: from the last JSON report in $output
   assert_equal "$(check redis message)" "replica without a link to its master"
 }
 
+@test "Redis Cluster: cluster_state fail only warns (every node sees it alike; the VIP follows the database quorum)" {
+  toolkit_generate "$(toolkit_fixture lab/faults-4-witness.yaml)" "$BATS_TEST_TMPDIR/tk"
+  printf 'redis-server\n' > "$STUB/running"
+  printf 'role:master\n' > "$STUB/redis.info"
+  printf 'cluster_state:fail\n' > "$STUB/redis.cluster"
+  run "$BATS_TEST_TMPDIR/tk/cluster/utils/health_check.sh" --json
+  assert_equal "$(check redis status)" warn
+  assert_equal "$(check redis message)" "Redis master, cluster_state not ok (a slot range has no reachable master)"
+  printf 'cluster_state:ok\n' > "$STUB/redis.cluster"
+  run "$BATS_TEST_TMPDIR/tk/cluster/utils/health_check.sh" --json
+  assert_equal "$(check redis status)" ok
+}
+
 @test "GlusterFS: in fstab but not mounted fails; mounted passes" {
   echo "node1:/shared_data /mnt/gluster glusterfs defaults,_netdev 0 0" > "$ROOT_PREFIX/etc/fstab"
   run "$HC" --json
