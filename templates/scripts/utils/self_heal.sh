@@ -8,8 +8,8 @@
 #       reports a live Primary component (Galera by IST when the gap allows, Redis with its own node id,
 #       the GlusterFS mount before anything that needs it, Slurm, keepalived with nopreempt), and it never
 #       bootstraps a former member - the same evidence rules as a run by hand;
-#   [3] when no peer runs a Primary (every member lost power), only the highest-priority member that
-#       answers SSH acts: it runs galera_auto_recover.sh, which waits until every member has reported
+#   [3] when no peer runs a Primary (every member lost power, or all but one: that one waits without
+#       quorum and runs no heal), only the highest-priority booted member that answers SSH acts: it runs galera_auto_recover.sh, which waits until every member has reported
 #       (wait-for-all) and restarts the cluster from the most advanced one (highest seqno, then priority);
 #       after --majority-after seconds a majority of the members is enough (the others are named as
 #       missing; their writes after the others' are lost). The decision is logged in
@@ -76,13 +76,31 @@ answering() {
   done
 }
 
-# recover_outage ELAPSED: no peer runs a Primary. The highest-priority answering member restarts the
-# database cluster (galera_auto_recover.sh decides which node starts it); every other node waits.
+# leader UP...: the member that leads the recovery: the first (highest-priority) answering one that
+# booted. A member whose database still runs, non-Primary, kept its power (3 of 4 lost: the survivor
+# waits without quorum) and runs no heal of its own, so waiting for it would wait forever; the booted
+# leader's galera_auto_recover.sh promotes it in place when it is the most advanced.
+leader() {
+  local ip state
+  for ip in "$@"; do
+    if [[ $ip != "$SELF_IP" ]]; then
+      state="$(remote::run "$ip" timeout 10 mariadb --protocol=socket -uroot -N -B \
+        -e "SHOW GLOBAL STATUS LIKE 'wsrep_cluster_status'" 2>/dev/null | awk '{ print $2 }')" || true
+      [[ $state == non-Primary ]] && continue
+    fi
+    printf '%s\n' "$ip"
+    return 0
+  done
+}
+
+# recover_outage ELAPSED: no peer runs a Primary. The leader (above) restarts the database cluster
+# (galera_auto_recover.sh decides which node starts it); every other node waits.
 recover_outage() {
-  local elapsed=$1 ip up=() missing=() args=(--yes) rc=0
+  local elapsed=$1 ip up=() missing=() args=(--yes) rc=0 lead
   mapfile -t up < <(answering)
-  if [[ ${up[0]:-} != "$SELF_IP" ]]; then
-    log::info "no Primary yet; ${up[0]:-another member} (higher priority, answering) leads the recovery; waiting"
+  lead="$(leader "${up[@]}")"
+  if [[ $lead != "$SELF_IP" ]]; then
+    log::info "no Primary yet; ${lead:-another member} (higher priority, answering, booted) leads the recovery; waiting"
     return 0
   fi
   for ip in "${NODE_IPS[@]}"; do
