@@ -114,12 +114,14 @@ describe("nginx configuration", () => {
   for (const [what, text] of [["plain HTTP", WEB], ["with TLS", TLS]] as const) {
     it.skipIf(!hasNginx)(`passes the real nginx -t (${what})`, () => {
       const dir = tempDir("hpc-nginx-");
-      let yaml = text;
+      // the config names paths a node would use (a temp dir is refused: world-writable); the rendered
+      // site is pointed at this run's throwaway pair
+      const [cert, key] = ["/etc/ssl/hpc-portal/cert.pem", "/etc/ssl/hpc-portal/key.pem"];
       if (text.includes("@CERT@")) {
         execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=portal", "-days", "2", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")], { stdio: "ignore" });
-        yaml = text.replace("@CERT@", join(dir, "cert.pem")).replace("@KEY@", join(dir, "key.pem"));
       }
-      const site = file(renderText(yaml), "cluster/configs/nginx/hpc-cluster.conf").replaceAll("@NODE_IP@", "10.0.0.11");
+      const site = file(renderText(text.replace("@CERT@", cert).replace("@KEY@", key)), "cluster/configs/nginx/hpc-cluster.conf")
+        .replaceAll("@NODE_IP@", "10.0.0.11").replaceAll(cert, join(dir, "cert.pem")).replaceAll(key, join(dir, "key.pem"));
       writeFileSync(join(dir, "hpc-cluster.conf"), site);
       mkdirSync(join(dir, "temp"));
       const mime = existsSync("/etc/nginx/mime.types") ? "include /etc/nginx/mime.types;" : "";

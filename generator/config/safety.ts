@@ -80,6 +80,9 @@ export function safetyRules(config: ClusterConfig, written: (path: (string | num
   if (c.web) {
     others.push([["web", "secrets_env_file"], c.web.secrets_env_file, "the web secrets file"]);
     others.push([["web", "env_file"], c.web.env_file, "the shared environment file"]);
+    // nginx (root) reads them at every reload: a key another local user can swap is their certificate
+    if (c.web.tls_cert) others.push([["web", "tls_cert"], c.web.tls_cert, "the HTTPS certificate"]);
+    if (c.web.tls_key) others.push([["web", "tls_key"], c.web.tls_key, "the HTTPS private key"]);
   }
   const reported = new Set<string>();
   for (const [path, raw] of [...dirs, ...files, ...others]) {
