@@ -68,11 +68,14 @@ ip_of() { printf '10.213.0.%s' "$(( 10 + ${1#n} ))"; }
 @test "killing every keepalived process on the owner: the VIP answers from another node" {
   lab_exec "$OWNER" pkill -9 -x keepalived
   wait_until 10 vip_answered_not_by "$OWNER_HOST"
-  # SIGKILL leaves the address on the old owner's interface (the new owner's gratuitous ARP is what
-  # moves the traffic); --status calls that STALE, and starting keepalived again removes it.
+  # SIGKILL usually leaves the address on the old owner's interface (the new owner's gratuitous ARP is
+  # what moves the traffic); --status calls that STALE, and starting keepalived again removes it. On an
+  # idle machine --status was seen saying the address is not here (likely the VRRP child, which exits
+  # when its parent dies, removing it before pkill reached it). keepalived comes back before any assertion,
+  # so a failure here never leaves the next tests a node without it.
   run vip_toolkit "$OWNER" setup/phase4_keepalived_setup.sh --status
-  assert_output --partial STALE
   vip_restore "$OWNER"
+  [[ $output == *STALE* || $output == *"is not here"* ]] || { echo "# --status: $output" >&3; false; }
   wait_until 10 vip_exactly_one_holder
   NEW="$(vip_owner)"
   assert_equal "$(vip_state "$OWNER")" BACKUP
