@@ -53,7 +53,11 @@ run_bats() { # LAYER DIR|FILE...
 
 if [[ ${HPC_TEST_ONLY:-unit} != lab ]]; then
   step "bats unit tests (PATH stubs, temp root)"
-  run_bats unit bats/unit
+  # two files at a time where GNU parallel is there (bats --jobs needs it; the tests of one file share
+  # its setup_file, so they stay one after another)
+  jobs=()
+  if command -v parallel >/dev/null; then jobs=(--jobs 2 --no-parallelize-within-files); fi
+  run_bats unit "${jobs[@]}" bats/unit
 fi
 
 if [[ ${HPC_SKIP_LAB:-0} == 1 ]]; then
