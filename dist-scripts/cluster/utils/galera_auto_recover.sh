@@ -140,16 +140,24 @@ main() {
   done < <(galera::member_ips)
   log::phase verify
   run::is_dry && { log::ok "dry run: nothing changed"; return 0; }
-  run::wait_until 300 "$known member(s) Synced" remote_synced "$best" "$known" \
+  run::wait_until 300 "$known member(s) Synced" all_synced \
     || die "the cluster did not reach $known Synced members; run setup/phase1_database_setup.sh --status on each node"
   recovery_log "recovered: $known member(s) Synced from $best"
   log::ok "recovered: $known member(s) Synced, bootstrapped from $(node::hostname_of "$best") ($best)"
 }
 
-remote_synced() {
-  local size
-  size="$(remote::run "$1" mariadb --protocol=socket -uroot -N -B -e "SHOW GLOBAL STATUS LIKE 'wsrep_cluster_size'" 2>/dev/null | awk '{ print $2 }')"
-  [[ $size == "$2" ]]
+# all_synced: every member that reported a position is Synced in a Primary component. (Asked member by
+# member: the component's size also counts the witness's garbd when it runs, so "size == members" never
+# held with 4 members + the witness, and the recovery waited out its 300 s.)
+all_synced() {
+  local ip out
+  while IFS= read -r ip; do
+    [[ ${POS_STATE[$ip]} == unknown ]] && continue
+    out="$(remote::run "$ip" mariadb --protocol=socket -uroot -N -B -e \
+      "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_cluster_status', 'wsrep_local_state_comment')" </dev/null 2>/dev/null \
+      | awk '{ print $2 }' | sort | tr '\n' ' ')"
+    [[ $out == "Primary Synced " ]] || return 1
+  done < <(galera::member_ips)
 }
 
 main "$@"
