@@ -102,9 +102,10 @@ lose_and_return() {
 }
 
 @test "3 of 4 lost (n2, n3, n4) and returned: n1 alone refuses writes at once; all back by themselves, nothing lost" {
-  # Measured failing: after the three boot, n1 was not back in a 5-vote Primary within 300 s (the cluster
-  # stays down, so every later scenario fails too). Run with LAB_LONG=1 until that is understood.
-  [[ ${LAB_LONG:-} == 1 ]] || skip "known failing (no 5-vote Primary 300 s after the boots): LAB_LONG=1 runs it"
+  # Measured passing in a LAB_LONG=1 run (recovered in 257 s, nothing lost) once the booted members
+  # stopped waiting for the survivor to lead and the recovery stopped counting garbd as a member; it
+  # takes 6 minutes, more than the default run can spend.
+  [[ ${LAB_LONG:-} == 1 ]] || skip "6 minutes: LAB_LONG=1 runs it"
   MUST="the survivor refuses writes at once (2 of 5 votes); every acknowledged write on every node after the return" lose_and_return lose3 n2 n3 n4
 }
 
