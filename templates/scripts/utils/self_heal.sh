@@ -9,8 +9,9 @@
 #       the GlusterFS mount before anything that needs it, Slurm, keepalived with nopreempt), and it never
 #       bootstraps a former member - the same evidence rules as a run by hand;
 #   [3] when no peer runs a Primary (every member lost power, or all but one: that one waits without
-#       quorum and runs no heal), only the highest-priority booted member that answers SSH acts: it runs galera_auto_recover.sh, which waits until every member has reported
-#       (wait-for-all) and restarts the cluster from the most advanced one (highest seqno, then priority);
+#       quorum and runs no heal), only the highest-priority booted member that answers SSH acts: it
+#       runs galera_auto_recover.sh, which waits until every member has reported (wait-for-all) and
+#       restarts the cluster from the most advanced one (highest seqno, then priority);
 #       after --majority-after seconds a majority of the members is enough (the others are named as
 #       missing; their writes after the others' are lost). The decision is logged in
 #       /var/log/hpc-cluster/galera_recovery.log and /var/log/hpc-cluster/self_heal.log. The others wait
