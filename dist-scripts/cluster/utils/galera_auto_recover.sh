@@ -146,17 +146,15 @@ main() {
   log::ok "recovered: $known member(s) Synced, bootstrapped from $(node::hostname_of "$best") ($best)"
 }
 
-# all_synced: every member that reported a position is Synced in a Primary component. (Asked member by
-# member: the component's size also counts the witness's garbd when it runs, so "size == members" never
-# held with 4 members + the witness, and the recovery waited out its 300 s.)
+# all_synced: every member that reported a position is Synced in a Primary component, by its own
+# database status (orch::probe_peer). Asked member by member: the component's size also counts the
+# witness's garbd when it runs, so "size == members" never held with 4 members + the witness, and the
+# recovery waited out its 300 s.
 all_synced() {
-  local ip out
+  local ip
   while IFS= read -r ip; do
     [[ ${POS_STATE[$ip]} == unknown ]] && continue
-    out="$(remote::run "$ip" mariadb --protocol=socket -uroot -N -B -e \
-      "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_cluster_status', 'wsrep_local_state_comment')" </dev/null 2>/dev/null \
-      | awk '{ print $2 }' | sort | tr '\n' ' ')"
-    [[ $out == "Primary Synced " ]] || return 1
+    [[ "$(orch::probe_peer "$ip" </dev/null | jq -r '"\(.cluster_status) \(.local_state)"')" == "Primary Synced" ]] || return 1
   done < <(galera::member_ips)
 }
 

@@ -81,29 +81,26 @@ answering() {
   done
 }
 
-# leader UP...: the member that leads the recovery: the first (highest-priority) answering one that
-# booted. A member whose database still runs, non-Primary, kept its power (3 of 4 lost: the survivor
-# waits without quorum) and runs no heal of its own, so waiting for it would wait forever; the booted
-# leader's galera_auto_recover.sh promotes it in place when it is the most advanced.
+# leader EVIDENCE UP...: the member that leads the recovery: the first (highest-priority) answering one
+# that booted. A member whose database still runs, non-Primary, kept its power (3 of 4 lost: the
+# survivor waits without quorum) and runs no heal of its own, so waiting for it would wait forever; the
+# booted leader's galera_auto_recover.sh promotes it in place when it is the most advanced.
 leader() {
-  local ip state
+  local ev=$1 ip
+  shift
   for ip in "$@"; do
-    if [[ $ip != "$SELF_IP" ]]; then
-      state="$(remote::run "$ip" timeout 10 mariadb --protocol=socket -uroot -N -B \
-        -e "SHOW GLOBAL STATUS LIKE 'wsrep_cluster_status'" 2>/dev/null | awk '{ print $2 }')" || true
-      [[ $state == non-Primary ]] && continue
-    fi
+    [[ $ip != "$SELF_IP" && "$(evidence::get "$ev" "$ip" cluster_status)" == non-Primary ]] && continue
     printf '%s\n' "$ip"
     return 0
   done
 }
 
-# recover_outage ELAPSED: no peer runs a Primary. The leader (above) restarts the database cluster
-# (galera_auto_recover.sh decides which node starts it); every other node waits.
+# recover_outage ELAPSED EVIDENCE: no peer runs a Primary. The leader (above) restarts the database
+# cluster (galera_auto_recover.sh decides which node starts it); every other node waits.
 recover_outage() {
-  local elapsed=$1 ip up=() missing=() args=(--yes) rc=0 lead
+  local elapsed=$1 ev=$2 ip up=() missing=() args=(--yes) rc=0 lead
   mapfile -t up < <(answering)
-  lead="$(leader "${up[@]}")"
+  lead="$(leader "$ev" "${up[@]}")"
   if [[ $lead != "$SELF_IP" ]]; then
     log::info "no Primary yet; ${lead:-another member} (higher priority, answering, booted) leads the recovery; waiting"
     return 0
@@ -136,7 +133,7 @@ recover_outage() {
 
 # ---- the boot run -----------------------------------------------------------------------------------
 heal() {
-  local start rc elapsed
+  local start rc elapsed ev
   node::require_self
   if [[ -z "$(cluster_id::get 2>/dev/null || true)" ]]; then
     log::info "this node was never a member of a cluster: nothing to heal"
@@ -153,21 +150,18 @@ heal() {
       0) log::ok "back in the cluster after ${elapsed}s (start_multi_complete.sh, auto mode)"; return 0 ;;
       4) log::info "another toolkit run holds the lock; waiting" ;;
       6)
-        if heal::peer_primary; then
+        # the evidence auto mode uses: does a peer run a Primary, and which peers still run non-Primary
+        ev="$(orch::evidence 2>/dev/null)" || ev=""
+        if [[ -n "$(orch::primary_peer "$ev")" ]]; then
           log::info "start_multi_complete.sh refused (exit 6) although a peer runs a Primary; retrying"
         else
-          recover_outage "$elapsed"
+          recover_outage "$elapsed" "$ev"
         fi
         ;;
       *) log::warn "start_multi_complete.sh exited $rc (see /var/log/cluster_setup.log); retrying" ;;
     esac
     sleep 5
   done
-}
-
-# heal::peer_primary: a configured peer reports a Primary database component (the evidence auto mode uses).
-heal::peer_primary() {
-  [[ -n "$(orch::primary_peer "$(orch::evidence 2>/dev/null)")" ]]
 }
 
 main() {
