@@ -102,7 +102,7 @@ lose_and_return() {
 }
 
 @test "3 of 4 lost (n2, n3, n4) and returned: n1 alone refuses writes at once; all back by themselves, nothing lost" {
-  # Measured passing in a LAB_LONG=1 run (recovered in 257 s, nothing lost) once the booted members
+  # Measured passing in a LAB_LONG=1 run (recovered in 201 s, nothing lost) once the booted members
   # stopped waiting for the survivor to lead and the recovery stopped counting garbd as a member; it
   # takes 6 minutes, more than the default run can spend.
   [[ ${LAB_LONG:-} == 1 ]] || skip "6 minutes: LAB_LONG=1 runs it"
