@@ -203,7 +203,31 @@ slurm_job_start() {
 
 slurm_job_state() { lab_exec "$1" scontrol show job "$2" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2; }
 
-slurm_job_alive() { [[ "$(slurm_job_state "$1" "$2")" =~ ^(RUNNING|COMPLETED)$ ]]; }
+slurm_job_ran() { [[ "$(slurm_job_state "$1" "$2")" =~ ^(RUNNING|COMPLETED)$ ]]; }
+
+# slurm_job_alive nK JOB: within 60 s the controller reports JOB RUNNING or COMPLETED. A returning
+# primary takes control back from the backup, and scontrol can go unanswered meanwhile (CI, 88 s into a
+# slow recovery: one empty answer); a lost job stays lost however long we ask, and the controllers'
+# logs then say why.
+slurm_job_alive() {
+  wait_until 60 slurm_job_ran "$1" "$2" 2>/dev/null && return 0
+  slurm_diag "$1" "$2"
+  return 1
+}
+
+# slurm_diag nK JOB: what the controllers say, for a failed job assertion.
+slurm_diag() {
+  local n
+  {
+    echo "# slurm: job $2 from $1:"
+    lab_exec "$1" scontrol show job "$2" 2>&1 | sed 's/^/#   /'
+    lab_exec "$1" scontrol ping 2>&1 | sed 's/^/#   /'
+    for n in "${MEMBERS[@]}"; do
+      echo "# slurmctld log on $n:"
+      lab_exec "$n" tail -n 25 /var/log/slurm/slurmctld.log 2>&1 | sed 's/^/#   /'
+    done
+  } >&3
+}
 
 # --- results -----------------------------------------------------------------------------------------
 

@@ -44,7 +44,7 @@ teardown() {
 # lose_and_return SCEN LOST...: nodes LOST lose power while the checkers write on the survivors, then boot
 # and come back by themselves; every invariant is checked and the result recorded.
 lose_and_return() {
-  local scen=$1 n survivors=() t0 t_evict=- t_back job lost_set lost_redis bad_files bank
+  local scen=$1 n survivors=() t0 t_evict=- t_back job job_ok lost_set lost_redis bad_files bank
   shift
   for n in "${MEMBERS[@]}"; do [[ " $* " == *" $n "* ]] || survivors+=("$n"); done
   local writer=${survivors[0]} votes=$((5 - $#))
@@ -78,6 +78,7 @@ lose_and_return() {
   lost_redis="$(check_redis "$scen" "$writer")"
   bad_files="$(check_gluster "$scen" "$writer")"
   bank="$(bank_transfers "$scen" "${survivors[@]:0:2}")"
+  job_ok=0; slurm_job_alive "$writer" "$job" && job_ok=1
   record "$scen" "${MUST:-}" lost="$*" \
     set_acked="$(acked_count "$scen" "$writer")" set_failed="$(failed_count "$scen" "$writer")" set_lost="$lost_set" \
     bank_ok="${bank% *}" bank_failed="${bank#* }" bank_total_ok="$(check_bank && echo yes || echo no)" \
@@ -89,7 +90,7 @@ lose_and_return() {
   check_bank
   [[ $lost_redis == *" missing 0 "* ]] || { echo "# redis: $lost_redis" >&3; false; }
   assert_equal "$bad_files" 0
-  slurm_job_alive "$writer" "$job"
+  (( job_ok ))
   one_vip_holder
 }
 
@@ -113,7 +114,7 @@ lose_and_return() {
 # majority); the checkers write on the majority, which alone stays Primary and holds the VIP; the
 # minority refuses writes at once; after heal-all every invariant holds on every node.
 split() {
-  local scen=$1 major minor n t0 t_vip job lost_set lost_redis bad_files bank
+  local scen=$1 major minor n t0 t_vip job job_ok lost_set lost_redis bad_files bank
   read -ra major <<< "${2//,/ }"
   read -ra minor <<< "${3//,/ }"
   local writer=${major[0]} votes=$(( ${#major[@]} + 1 ))
@@ -146,6 +147,7 @@ split() {
   lost_redis="$(check_redis "$scen" "$writer")"
   bad_files="$(check_gluster "$scen" "$writer")"
   bank="$(bank_transfers "$scen" "${major[@]:0:2}")"
+  job_ok=0; slurm_job_alive "$writer" "$job" && job_ok=1
   record "$scen" "${MUST:-}" minority="$3" majority="$2,n5" \
     set_acked="$(acked_count "$scen" "$writer")" set_failed="$(failed_count "$scen" "$writer")" set_lost="$lost_set" \
     bank_ok="${bank% *}" bank_failed="${bank#* }" bank_total_ok="$(check_bank && echo yes || echo no)" \
@@ -157,7 +159,7 @@ split() {
   check_bank
   [[ $lost_redis == *" missing 0 "* ]] || { echo "# redis: $lost_redis" >&3; false; }
   assert_equal "$bad_files" 0
-  slurm_job_alive "$writer" "$job"
+  (( job_ok ))
   one_vip_holder
 }
 
