@@ -99,6 +99,9 @@ export function crossFieldRules(config: ClusterConfig, written: (path: (string |
   if (typeof st.replica_count === "number" && st.replica_count > c.nodes.length) {
     out.push({ path: [...base, "storage", "replica_count"], severity: "error", message: `must be 'auto' or 1..${c.nodes.length} (the number of nodes)` });
   }
+  if (st.type === "nfs" && st.tls) {
+    out.push({ path: [...base, "storage", "tls"], severity: "error", message: "storage.tls is GlusterFS' own TLS; an NFS export is secured on the NFS server (leave storage.tls false with type nfs)" });
+  }
   if (st.type === "nfs" && !st.nfs_export) {
     out.push({ path: [...base, "storage", "type"], severity: "error", message: "storage type nfs needs storage.nfs_export (HOST:/path)" });
   }

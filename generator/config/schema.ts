@@ -146,6 +146,8 @@ const storage = z
       })
       .default(false)
       .describe("Reserved: a GlusterFS arbiter brick on the arbitrator host. Only false is accepted today (the toolkit creates no arbiter brick)."),
+    tls: z.boolean().default(false)
+      .describe("GlusterFS I/O over TLS: every brick and client proves itself with a certificate from the cluster's own CA (created at bootstrap, copied to each joining node), and the bricks accept only the members' names (auth.ssl-allow, kept in step on join/remove). Decided when the volume is created: a live volume keeps its setting (see docs/security.md)."),
     nfs_export: z.string().regex(/^[A-Za-z0-9.][A-Za-z0-9.-]*:\/[A-Za-z0-9._@+\/-]*$/, { message: "must be HOST:/path (the host not starting with '-')" }).optional()
       .describe("The NFS export mounted at mount_point when type is nfs (HOST:/path)."),
   })
@@ -167,6 +169,8 @@ const database = z
     sst_method: z.enum(["rsync", "mariabackup"]).default("rsync").describe("How a joining node gets a full copy (SST): rsync blocks the donor during the copy; mariabackup does not and needs sst_password."),
     sst_user: identifier.default("sst_user").describe("The user mariabackup state transfers log in as (not root)."),
     sst_password: secret.optional().describe("Needed for sst_method mariabackup."),
+    tls: z.boolean().default(false)
+      .describe("Galera replication, IST and SST over TLS with the cluster's own CA (socket.ssl; the SST through stunnel for rsync, socat for mariabackup; garbd too). All members must agree: set it before the bootstrap (see docs/security.md)."),
     galera_port: port.default(4567).describe("Galera replication port."),
     ist_port: port.default(4568).describe("Incremental state transfer (IST) port."),
     sst_port: port.default(4444).describe("State snapshot transfer (SST) port."),

@@ -18,7 +18,7 @@ step() {
 }
 
 setup_file() {
-  lab_setup 2 >/dev/null
+  lab_setup 3 >/dev/null   # n3: the witness (garbd), no toolkit
   toolkit_deploy "$SEC_FIXTURE" n1 n2
   step n1 setup/phase0_storage_setup.sh --bootstrap --yes
   step n2 setup/phase0_storage_setup.sh --join --peer 10.213.0.11 --yes
@@ -62,8 +62,8 @@ wsrep() { # NODE VARIABLE: a wsrep status value on NODE
 
 @test "Galera: wsrep_allowlist names the members; garbd from the client never joins the group" {
   run lab_exec n1 mariadb -N -B -e "SELECT @@wsrep_allowlist"
-  assert_output "10.213.0.11,10.213.0.12"
-  assert_equal "$(wsrep n1 wsrep_cluster_size)" 2
+  assert_output "10.213.0.11,10.213.0.12,10.213.0.13"
+  assert_equal "$(wsrep n1 wsrep_cluster_size)" 3   # the members and the witness's garbd
   # garbd runs in the background of the client for 15 s; the cluster size is watched meanwhile.
   lab_client sh -c 'timeout 15 garbd --address gcomm://10.213.0.11:4567,10.213.0.12:4567 --group lab_security > /tmp/sec-garbd.log 2>&1 &'
   local max=0 size
@@ -72,7 +72,7 @@ wsrep() { # NODE VARIABLE: a wsrep status value on NODE
     (( size > max )) && max=$size
     sleep 0.5
   done
-  assert_equal "$max" 2
+  assert_equal "$max" 3
   assert_equal "$(wsrep n1 wsrep_local_state_comment)" Synced
   assert_equal "$(wsrep n2 wsrep_local_state_comment)" Synced
   wait_until 20 lab_client sh -c '! pgrep -x garbd'
@@ -143,4 +143,72 @@ remote_true() {
   sleep 1
   run remote_true n1 10.213.0.12
   assert_success
+}
+
+# cert_of FROM HOST:PORT: "subject|issuer" of the certificate a TLS server presents to FROM (client or
+# nK), from s_client's chain listing (" 0 s:CN = node1" / "   i:CN = ..."). s_client has no certificate,
+# so the server may end the handshake after it has shown its own; the PEM s_client prints is then cut
+# short, the listing is not.
+cert_of() {
+  local from=(lab_client)
+  [[ $1 == client ]] || from=(lab_exec "$1")
+  "${from[@]}" sh -c "timeout 10 openssl s_client -connect $2 </dev/null 2>/dev/null" \
+    | awk '/^ 0 s:/ { sub(/^ 0 s:/, ""); s = $0; next } s != "" && i == "" && /^ +i:/ { sub(/^ +i:/, ""); i = $0 } END { print s "|" i }'
+}
+
+@test "TLS: the cluster CA and every key are root-only (the database's key readable by mysql too)" {
+  for n in n1 n2; do
+    run lab_exec "$n" stat -c '%a %U:%G %n' /etc/hpc-cluster/tls /etc/hpc-cluster/tls/ca.key /etc/hpc-cluster/tls/node.key \
+      /etc/ssl/glusterfs.key /etc/mysql/hpc-tls/node.key
+    assert_output "700 root:root /etc/hpc-cluster/tls
+600 root:root /etc/hpc-cluster/tls/ca.key
+600 root:root /etc/hpc-cluster/tls/node.key
+600 root:root /etc/ssl/glusterfs.key
+640 root:mysql /etc/mysql/hpc-tls/node.key"
+  done
+  # One CA: node2 joined with the copy of node1's, never a second one.
+  run lab_exec n1 sha256sum /etc/hpc-cluster/tls/ca.crt
+  local ca1=${output%% *}
+  run lab_exec n2 sha256sum /etc/hpc-cluster/tls/ca.crt
+  assert_equal "${output%% *}" "$ca1"
+  run lab_exec n2 openssl verify -CAfile /etc/hpc-cluster/tls/ca.crt /etc/hpc-cluster/tls/node.crt
+  assert_success
+}
+
+@test "TLS: the bricks speak TLS with the members' certificates and accept only the members' names" {
+  run lab_exec n1 gluster volume get shared_data all
+  assert_line --regexp '^client\.ssl +on'
+  assert_line --regexp '^server\.ssl +on'
+  assert_line --regexp '^auth\.ssl-allow +node1,node2'
+  local port
+  port="$(lab_exec n1 gluster volume status shared_data 10.213.0.11:/data/glusterfs/shared --xml | sed -n 's:.*<port>\([0-9]*\)</port>.*:\1:p' | head -n 1)"
+  [[ $port =~ ^[0-9]+$ ]]
+  run cert_of client "10.213.0.11:$port"
+  assert_output "CN = node1|CN = hpc-cluster-kit CA lab-security"
+  # The mounts on both members work through it (written on n1, read on n2).
+  lab_exec n1 sh -c 'echo over-tls > /mnt/gluster/tls-probe'
+  run lab_exec n2 cat /mnt/gluster/tls-probe
+  assert_output over-tls
+}
+
+@test "TLS: Galera replication speaks TLS, and node2's join copied the state through stunnel" {
+  run lab_exec n1 mariadb -N -B -e "SHOW VARIABLES LIKE 'wsrep_provider_options'"
+  assert_output --partial 'socket.ssl = YES'
+  # From n2: wsrep_allowlist closes the client's connections before any handshake.
+  run cert_of n2 10.213.0.11:4567
+  assert_output "CN = node1|CN = hpc-cluster-kit CA lab-security"
+  run lab_exec n2 grep -c 'Using stunnel for SSL encryption' /var/log/mysql/error.log
+  assert_success
+}
+
+@test "TLS: garbd on the witness speaks TLS with its own certificate; the CA key stays on the members" {
+  run lab_exec n3 pgrep -x garbd
+  assert_success
+  assert_equal "$(wsrep n1 wsrep_cluster_size)" 3
+  run lab_exec n3 openssl x509 -in /etc/hpc-cluster/tls/node.crt -noout -subject -nameopt RFC2253
+  assert_output "subject=CN=witness"
+  run lab_exec n3 stat -c '%a' /etc/hpc-cluster/tls /etc/hpc-cluster/tls/node.key
+  assert_output $'700\n600'
+  run lab_exec n3 test -e /etc/hpc-cluster/tls/ca.key
+  assert_failure
 }

@@ -60,7 +60,8 @@ galera::render_cnf() {
   tpl::render "$(tpl::path galera.cnf)" NODE_IP NODE_NAME CLUSTER_ADDRESS ALLOWLIST
 }
 
-# galera::write_config: galera.cnf, the SST credentials file (mariabackup only) and the log folder.
+# galera::write_config [PEER]: galera.cnf, the SST credentials file (mariabackup only), the TLS files
+# (database.tls; the cluster CA from PEER when this node has none yet) and the log folder.
 galera::write_config() {
   local content
   run::mkdir "$GALERA_LOG_DIR" 2750 mysql:adm
@@ -68,6 +69,7 @@ galera::write_config() {
   run::write_file "$GALERA_CNF" 0644 <<< "$content"
   # shellcheck disable=SC2034 # read by the phase script
   GALERA_CNF_CHANGED=$RUN_CHANGED
+  if [[ $DB_TLS == true ]]; then galera::tls_files "${1:-}"; fi
   if [[ $DB_SST_METHOD == mariabackup ]]; then
     local pw
     pw="$(secrets::get "$DB_SST_PASSWORD_SECRET")"
@@ -79,6 +81,25 @@ galera::write_config() {
     if (( RUN_CHANGED )); then GALERA_CNF_CHANGED=1; fi
   fi
   return 0
+}
+
+# galera::tls_files [PEER]: this node's certificate, key and the CA where mariadbd and the SST scripts
+# (both running as mysql) read them; the key readable by root and mysql only.
+galera::tls_files() {
+  local dir changed=$GALERA_CNF_CHANGED
+  dir="$(path::of /etc/mysql/hpc-tls)"
+  if [[ $DB_SST_METHOD == rsync ]] && ! command -v stunnel >/dev/null 2>&1; then
+    die "[ERROR Packages]: database.tls with sst_method rsync sends the state transfer through stunnel, which is missing (fix: apt-get install stunnel4)" "$EXIT_PREFLIGHT"
+  fi
+  tls::ensure "${1:-}"
+  run::mkdir "$dir" 0750 root:mysql
+  tls::install_copy "$(tls::ca_crt)" "$dir/ca.crt" 0644
+  (( RUN_CHANGED )) && changed=1
+  tls::install_copy "$(tls::node_crt)" "$dir/node.crt" 0644
+  (( RUN_CHANGED )) && changed=1
+  tls::install_copy "$(tls::node_key)" "$dir/node.key" 0640 root:mysql
+  (( RUN_CHANGED )) && changed=1
+  GALERA_CNF_CHANGED=$changed
 }
 
 # galera::sql SQL: run SQL locally, tab-separated rows without headers.
@@ -316,6 +337,31 @@ galera::ensure_arbitrator() {
     return 0
   fi
   log::info "starting garbd on the arbitrator $ARBITRATOR_IP: $members members + the witness make $(( members + 1 )) votes, so losing $(( members / 2 )) keeps a Primary component"
+  local options="gmcast.listen_addr=tcp://${ARBITRATOR_IP}:${DB_GALERA_PORT};${GALERA_EVS_OPTIONS}"
+  if [[ $DB_TLS == true ]]; then
+    galera::arbitrator_tls
+    options+=";socket.ssl_key=$TLS_DIR/node.key;socket.ssl_cert=$TLS_DIR/node.crt;socket.ssl_ca=$TLS_DIR/ca.crt"
+  fi
   run::cmd remote::run "$ARBITRATOR_IP" garbd --address "gcomm://$(galera::cluster_address)" --group "$DB_CLUSTER_NAME" \
-    --options "gmcast.listen_addr=tcp://${ARBITRATOR_IP}:${DB_GALERA_PORT};${GALERA_EVS_OPTIONS}" --log /var/log/garbd.log --daemon
+    --options "$options" --log /var/log/garbd.log --daemon
+}
+
+# galera::arbitrator_tls: the witness's certificate (CN = arbitrator.hostname), issued here and copied
+# with the CA certificate to the same directory on the witness (root-only; garbd runs as root there).
+# The CA key never goes to the witness: it is not a member.
+galera::arbitrator_tls() {
+  local crt="$TLS_DIR/arbitrator.crt" key="$TLS_DIR/arbitrator.key" file
+  [[ -s "$(tls::ca_key)" ]] || run::is_dry \
+    || die "[ERROR ClusterCA]: database.tls is on but this node has no cluster CA in $TLS_DIR (fix: rerun setup/phase1_database_setup.sh --join on this node)" "$EXIT_PREFLIGHT"
+  tls::ensure_cert "$ARBITRATOR_HOSTNAME" "$ARBITRATOR_IP" "$crt" "$key"
+  for file in "$(tls::ca_crt):ca.crt" "$crt:node.crt" "$key:node.key"; do
+    if run::is_dry; then
+      printf '[dryrun] would copy %s to %s:%s/%s (mode 0600)\n' "${file%%:*}" "$ARBITRATOR_IP" "$TLS_DIR" "${file#*:}"
+      continue
+    fi
+    # shellcheck disable=SC2016 # expanded by the witness's shell, from its own arguments
+    remote::run "$ARBITRATOR_IP" sh -c 'umask 077 && mkdir -p "$1" && cat > "$1/.$2.tmp" && mv -f "$1/.$2.tmp" "$1/$2"' \
+      sh "$TLS_DIR" "${file#*:}" < "${file%%:*}" \
+      || die "could not copy the TLS files to the arbitrator $ARBITRATOR_IP"
+  done
 }

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # lib/gluster_volume.sh - the GlusterFS side of setup/phase0_storage_setup.sh: glusterd, the replica
-# volume (create, tune, the brick checks) and the heal a new replica waits for. Needs lib/gluster.sh.
+# volume (create, tune, the brick checks) and the heal a new replica waits for. Needs lib/gluster.sh
+# and lib/gluster_tls.sh.
 
 # Seconds a new replica's heal may take (STORAGE_HEAL_TIMEOUT, default 900).
 STORAGE_HEAL_WAIT="${STORAGE_HEAL_TIMEOUT:-900}"
@@ -66,7 +67,9 @@ storage::create_volume() {
     log::info "creating volume $STORAGE_VOLUME_NAME with brick $(gluster::brick_of "$SELF_IP")"
     # force: the brick may sit on the root file system; reuse of an old brick is checked above.
     gluster::run volume create "$STORAGE_VOLUME_NAME" "$(gluster::brick_of "$SELF_IP")" force
+    storage::tls_new_volume
   fi
+  storage::tls_check_volume
   if ! gluster::volume_started; then
     gluster::run volume start "$STORAGE_VOLUME_NAME"
   fi
@@ -107,6 +110,7 @@ storage::allow_members() {
     log::info "volume $STORAGE_VOLUME_NAME: only members mount it (auth.allow $want)"
     gluster::run volume set "$STORAGE_VOLUME_NAME" auth.allow "$want"
   fi
+  storage::allow_member_names
 }
 
 

@@ -11,6 +11,8 @@
 
 # shellcheck source=evidence.sh
 source "$HPC_LIB_DIR/evidence.sh"
+# shellcheck source=tls.sh
+source "$HPC_LIB_DIR/tls.sh"
 # shellcheck source=galera.sh
 source "$HPC_LIB_DIR/galera.sh"
 

@@ -20,6 +20,10 @@
 source "$HPC_LIB_DIR/phase.sh"
 # shellcheck source=../lib/gluster.sh
 source "$HPC_LIB_DIR/gluster.sh"
+# shellcheck source=../lib/tls.sh
+source "$HPC_LIB_DIR/tls.sh"
+# shellcheck source=../lib/gluster_tls.sh
+source "$HPC_LIB_DIR/gluster_tls.sh"
 # shellcheck source=../lib/gluster_volume.sh
 source "$HPC_LIB_DIR/gluster_volume.sh"
 # shellcheck source=../lib/gluster_mount.sh
@@ -66,6 +70,9 @@ mode::bootstrap() {
       storage::refuse_if_peer_has_volume
     fi
     storage::ensure_glusterd
+    log::phase tls
+    tls::ensure
+    storage::tls_files
     storage::create_volume
     storage::mount
   fi
@@ -83,6 +90,10 @@ mode::join() {
   phase::preflight
   if [[ $STORAGE_TYPE != nfs ]]; then
     storage::ensure_glusterd
+    # Before the brick and the mount start: both present this node's certificate.
+    log::phase tls
+    tls::ensure "$PEER"
+    storage::tls_files
     log::phase join
     if gluster::volume_exists && gluster::has_brick "$SELF_IP"; then
       log::info "this node already has a brick in $STORAGE_VOLUME_NAME; nothing to add"

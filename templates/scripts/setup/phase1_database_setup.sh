@@ -142,7 +142,7 @@ mode::join() {
     log::warn "MariaDB runs here but is not Synced in a Primary component; restarting it to join $peer"
     run::cmd svc::stop mariadb >/dev/null 2>&1 || true
   fi
-  galera::write_config
+  galera::write_config "$peer"
   log::info "joining the ${peer_size:-?}-node cluster through $peer (state transfer: IST if the donor still has our missing writes, else $DB_SST_METHOD SST)"
   run::on_rollback db::stop_started_server
   galera::start join
