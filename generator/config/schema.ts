@@ -96,11 +96,11 @@ const node = z
 
 const arbitrator = z
   .object({
-    ip: ipv4.describe("The witness host's address (runs garbd and the third Redis sentinel)."),
+    ip: ipv4.describe("The witness host's address (runs garbd, glusterd without a brick and the third Redis sentinel)."),
     hostname: hostname.describe("The witness host's name: informational only (the toolkit reaches the arbitrator by ip); must differ from every node's."),
   })
   .strict()
-  .describe("A small host (witness) that runs garbd while the database member count is even (2, 4, ...), so losing half the members or an even split keeps a Primary component, and a Redis sentinel.");
+  .describe("A small host (witness) that, while the member count is even (2, 4, ...), runs garbd and is a brick-less GlusterFS peer (server quorum), so losing half the members or an even split keeps the database and the shared volume writable on the side with the witness; and a Redis sentinel.");
 
 
 const vip = z

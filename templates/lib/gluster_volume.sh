@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # lib/gluster_volume.sh - the GlusterFS side of setup/phase0_storage_setup.sh: glusterd, the replica
 # volume (create, tune, the brick checks) and the heal a new replica waits for. Needs lib/gluster.sh
-# and lib/gluster_tls.sh.
+# lib/gluster_tls.sh and lib/gluster_witness.sh.
 
 # Seconds a new replica's heal may take (STORAGE_HEAL_TIMEOUT, default 900).
 STORAGE_HEAL_WAIT="${STORAGE_HEAL_TIMEOUT:-900}"
@@ -78,14 +78,11 @@ storage::create_volume() {
 
 # storage::tune_volume: set each option of the plan that differs from the wanted value (idempotent).
 storage::tune_volume() {
-  local replica key value
-  replica="$(gluster::replica_count)"
-  while read -r key value; do
-    if [[ "$(gluster::option_value "$key")" != "$value" ]]; then
-      gluster::run volume set "$STORAGE_VOLUME_NAME" "$key" "$value"
-    fi
-  done < <(gluster::tuning "$replica")
+  local options
+  mapfile -t options < <(gluster::tuning "$(gluster::replica_count)")
+  storage::set_options "${options[@]}"
   storage::allow_members
+  storage::ensure_witness
 }
 
 # storage::member_ips: the configured nodes in this node's trusted pool (this node included), comma

@@ -43,6 +43,20 @@ vip_holders() {
 
 one_vip_holder() { [[ "$(vip_holders | wc -l)" == 1 ]]; }
 
+# vip_diag: for a failed VIP assertion, what each member's keepalived and health check say.
+vip_diag() {
+  local n
+  {
+    echo "# VIP holders: $(vip_holders | tr '\n' ' ')"
+    for n in "${MEMBERS[@]}"; do
+      echo "# $n: state $(lab_exec "$n" cat /var/lib/hpc-cluster/vip_state 2>/dev/null || echo '?'), verdict $(lab_exec "$n" cat /var/lib/hpc-cluster/vip_check_last 2>/dev/null | head -c 400)"
+      echo "#   galera: $(lab_exec "$n" mariadb -N -B -e "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_cluster_status','wsrep_cluster_size','wsrep_local_state_comment')" 2>&1 | tr '\t\n' '= ')"
+      echo "#   now: $(lab_exec "$n" timeout 20 /opt/hpc-dashboard/cluster/utils/check_all_services.sh --json 2>/dev/null | jq -c '{fit,last_resort,critical_failed}' 2>&1)"
+      lab_exec "$n" tail -n 4 /var/log/hpc-cluster/vip_transitions.log 2>/dev/null | sed 's/^/#   /'
+    done
+  } >&3
+}
+
 # vip_on_one_of NODE...: exactly one member holds the VIP and it is one of NODE...
 vip_on_one_of() {
   local h

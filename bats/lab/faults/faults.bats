@@ -131,10 +131,10 @@ split() {
     assert_failure
     refute [ "$status" -eq 124 ]
   done
-  wait_until 60 vip_on_one_of "${major[@]}"
+  wait_until 60 vip_on_one_of "${major[@]}" || { vip_diag; false; }
   t_vip=$((SECONDS - t0))
   writes_flow "$scen" "$writer" 50
-  vip_on_one_of "${major[@]}"    # still: the minority never takes it back while split
+  vip_on_one_of "${major[@]}" || { vip_diag; false; }   # still: the minority never takes it back while split
   local vip_split
   vip_split="$(vip_holders | tr '\n' ' ')"
   t0=$SECONDS
@@ -179,6 +179,9 @@ split() {
 
 # service_stop SVC STOP START MOVES: SVC stopped on the VIP owner while the set writer runs on another
 # member; the VIP moves when MOVES=yes (a critical check, health.critical_checks) and stays otherwise.
+# STOP and START run in bash on the owner with the toolkit's library loaded: svc::stop NAME stops a
+# service the way the toolkit does on that init (the lab's nodes run without systemd).
+TK_LIB='source /opt/hpc-dashboard/cluster/lib/common.sh'
 service_stop() {
   local svc=$1 stop=$2 start=$3 moves=$4 owner n writer t0 t_move=- after lost_set
   owner="$(vip_holders)"
@@ -186,7 +189,7 @@ service_stop() {
   checkers_start "stop-$svc" "$writer"
   writes_flow "stop-$svc" "$writer" 30
   t0=$SECONDS
-  lab_exec "$owner" sh -c "$stop" >/dev/null 2>&1
+  lab_exec "$owner" bash -c "$TK_LIB && $stop" >/dev/null 2>&1
   if [[ $moves == yes ]]; then
     wait_until 30 eval "one_vip_holder && [[ \$(vip_holders) != $owner ]]"
     t_move=$((SECONDS - t0))
@@ -194,7 +197,7 @@ service_stop() {
     sleep 5     # keepalived checks every second, fall 2: 5 s is well past a move
   fi
   after="$(vip_holders | tr '\n' ' ')"
-  lab_exec "$owner" sh -c "$start" >/dev/null 2>&1
+  lab_exec "$owner" bash -c "$TK_LIB && $start" >/dev/null 2>&1
   wait_until 180 full_cluster
   checkers_stop "stop-$svc" "$writer"
   lost_set="$(check_set "stop-$svc" "$writer")"
@@ -207,8 +210,8 @@ service_stop() {
 @test "per-service stop on the VIP owner: MariaDB, Redis, the GlusterFS mount move the VIP; Slurm (not critical) does not" {
   # Not yet seen passing: every run so far reached it with the cluster left broken by an earlier failure.
   [[ ${LAB_LONG:-} == 1 ]] || skip "not yet validated in a clean run: LAB_LONG=1 runs it"
-  MUST="MariaDB is critical: the VIP moves" service_stop mariadb "systemctl stop mariadb" "systemctl start mariadb" yes
-  MUST="Redis is critical: the VIP moves" service_stop redis "systemctl stop redis-server@hpc-6379" "systemctl start redis-server@hpc-6379" yes
-  MUST="the shared mount is critical: the VIP moves" service_stop glusterfs "umount -l /mnt/gluster" "systemctl start mnt-gluster.mount" yes
-  MUST="slurmctld alone is not critical (one non-critical failure of 2): the VIP stays" service_stop slurm "systemctl stop slurmctld" "systemctl start slurmctld" no
+  MUST="MariaDB is critical: the VIP moves" service_stop mariadb "svc::stop mariadb" "svc::start mariadb" yes
+  MUST="Redis is critical: the VIP moves" service_stop redis "svc::stop redis-server@hpc-6379" "svc::start redis-server@hpc-6379" yes
+  MUST="the shared mount is critical: the VIP moves" service_stop glusterfs "umount -l /mnt/gluster" "mount /mnt/gluster" yes
+  MUST="slurmctld alone is not critical (one non-critical failure of 2): the VIP stays" service_stop slurm "svc::stop slurmctld" "svc::start slurmctld" no
 }

@@ -28,6 +28,8 @@ source "$HPC_LIB_DIR/gluster.sh"
 source "$HPC_LIB_DIR/tls.sh"
 # shellcheck source=../lib/gluster_tls.sh
 source "$HPC_LIB_DIR/gluster_tls.sh"
+# shellcheck source=../lib/gluster_witness.sh
+source "$HPC_LIB_DIR/gluster_witness.sh"
 # shellcheck source=../lib/gluster_volume.sh
 source "$HPC_LIB_DIR/gluster_volume.sh"
 # shellcheck source=../lib/gluster_mount.sh
@@ -203,6 +205,7 @@ mode::remove_node() {
     die "$ip is still listed in the volume or the pool after removal"
   fi
   storage::allow_members
+  storage::ensure_witness
   if (( "$(gluster::replica_count)" == 2 )) && [[ $STORAGE_ARBITER != true ]]; then
     log::warn "replica 2 without an arbiter is prone to split-brain"
   fi
