@@ -212,3 +212,13 @@ cert_of() {
   run lab_exec n3 test -e /etc/hpc-cluster/tls/ca.key
   assert_failure
 }
+
+@test "GlusterFS: the witness is a brick-less vote of the pool (server quorum), like garbd in Galera" {
+  run lab_exec n1 gluster --mode=script peer status
+  assert_output --partial "Hostname: 10.213.0.13"
+  run lab_exec n1 gluster volume get shared_data all
+  assert_line --regexp '^cluster\.server-quorum-type +server'
+  assert_line --regexp '^cluster\.quorum-type +none'
+  run lab_exec n1 gluster volume info shared_data
+  refute_output --partial "10.213.0.13:"
+}
