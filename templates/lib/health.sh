@@ -293,14 +293,29 @@ health::drained() {
   [[ -e "$(path::of "$HEALTH_DRAIN_FILE")" ]]
 }
 
-# health::run_checks DIR NAME...: run the checks in parallel (each bounded), results in DIR/NAME.
+# health::run_checks DIR NAME...: run the checks in parallel (each bounded), results in DIR/NAME (each
+# file appears whole, when its check is done). With HEALTH_RUN_DEADLINE=S, return after S seconds even
+# if a check is still running: its result is then missing, which reads as "did not finish" (a fail).
+# keepalived's track script needs this: a stat on a FUSE mount whose bricks just vanished can outlive
+# its SIGKILL for the mount's ping-timeout, and while one run hangs keepalived skips the next ones and
+# keeps the last verdict - in a 2|2 split a node of the side without quorum stayed "fit" for ~9 s and
+# took the VIP. The check left behind finishes (or dies) on its own; nobody reads it.
 health::run_checks() {
-  local dir=$1 name
+  local dir=$1 name deadline all_done
   shift
   for name in "$@"; do
-    health::check_"$name" > "$dir/$name" 2>/dev/null &
+    # Nothing of ours stays open in a check left behind: a caller reading our output is not held.
+    { health::check_"$name" > "$dir/.$name"; mv -f -- "$dir/.$name" "$dir/$name"; } < /dev/null > /dev/null 2>&1 &
   done
-  wait || true
+  if [[ -z ${HEALTH_RUN_DEADLINE:-} ]]; then wait || true; return 0; fi
+  deadline=$(( ${EPOCHREALTIME/./} + HEALTH_RUN_DEADLINE * 1000000 ))
+  while :; do
+    all_done=1
+    for name in "$@"; do [[ -e $dir/$name ]] || { all_done=0; break; }; done
+    if (( all_done )); then wait || true; return 0; fi
+    (( ${EPOCHREALTIME/./} < deadline )) || return 0
+    sleep 0.05
+  done
 }
 
 # health::report DIR NAME...: the JSON report of the checks left in DIR; sets HEALTH_OK (1 = healthy).

@@ -164,23 +164,24 @@ split() {
 }
 
 @test "1|3 partition (n1 | n2,n3,n4 + witness): only the 3 write and hold the VIP; heal, nothing lost" {
-  # Measured failing (run of 2026-12-02): the VIP was on the majority, then no longer on exactly one of
-  # its members while the split lasted (not yet diagnosed). Run with LAB_LONG=1 until that is fixed.
-  [[ ${LAB_LONG:-} == 1 ]] || skip "known failing (VIP not held only by the majority during the split): LAB_LONG=1 runs it"
+  # Measured passing twice on 2026-12-03 (VIP on the majority 13-14 s after the split, nothing lost); two
+  # minutes, more than the default run can spend.
+  [[ ${LAB_LONG:-} == 1 ]] || skip "2 minutes: LAB_LONG=1 runs it"
   MUST="only the side with quorum writes and holds the VIP; n1 refuses writes at once; nothing acknowledged lost after heal" split split13 n2,n3,n4 n1
 }
 
 @test "2|2 partition (n1,n2 | n3,n4 + witness): only n3,n4 write and hold the VIP; heal, nothing lost" {
-  # Measured failing (run of 2026-12-02): the VIP was on the majority, then no longer on exactly one of
-  # its members while the split lasted (not yet diagnosed). Run with LAB_LONG=1 until that is fixed.
-  [[ ${LAB_LONG:-} == 1 ]] || skip "known failing (VIP not held only by the majority during the split): LAB_LONG=1 runs it"
+  # 2026-12-03: the VIP now stays on the witness's side during the split (the witness votes in GlusterFS
+  # too; a stuck health check no longer keeps the other side fit), but one file had a bad copy after
+  # the heal (self-heal unfinished 90 s later): not yet diagnosed.
+  [[ ${LAB_LONG:-} == 1 ]] || skip "known failing (a file's copy differs after the heal): LAB_LONG=1 runs it"
   MUST="the side with the witness (3 of 5 votes) writes and holds the VIP; the other refuses writes at once; nothing lost after heal" split split22 n3,n4 n1,n2
 }
 
 # service_stop SVC STOP START MOVES: SVC stopped on the VIP owner while the set writer runs on another
 # member; the VIP moves when MOVES=yes (a critical check, health.critical_checks) and stays otherwise.
 # STOP and START run in bash on the owner with the toolkit's library loaded: svc::stop NAME stops a
-# service the way the toolkit does on that init (the lab's nodes run without systemd).
+# service the way the toolkit does on that node's init (systemd here, LAB_INIT=bash works too).
 TK_LIB='source /opt/hpc-dashboard/cluster/lib/common.sh'
 service_stop() {
   local svc=$1 stop=$2 start=$3 moves=$4 owner n writer t0 t_move=- after lost_set
@@ -191,7 +192,7 @@ service_stop() {
   t0=$SECONDS
   lab_exec "$owner" bash -c "$TK_LIB && $stop" >/dev/null 2>&1
   if [[ $moves == yes ]]; then
-    wait_until 30 eval "one_vip_holder && [[ \$(vip_holders) != $owner ]]"
+    wait_until 30 eval "one_vip_holder && [[ \$(vip_holders) != $owner ]]" || { vip_diag; false; }
     t_move=$((SECONDS - t0))
   else
     sleep 5     # keepalived checks every second, fall 2: 5 s is well past a move
@@ -208,10 +209,11 @@ service_stop() {
 }
 
 @test "per-service stop on the VIP owner: MariaDB, Redis, the GlusterFS mount move the VIP; Slurm (not critical) does not" {
-  # Not yet seen passing: every run so far reached it with the cluster left broken by an earlier failure.
-  [[ ${LAB_LONG:-} == 1 ]] || skip "not yet validated in a clean run: LAB_LONG=1 runs it"
+  # 2026-12-03, two clean runs: MariaDB moved the VIP in 2-3 s; Redis stopped did not move it within
+  # 30 s (not yet diagnosed; vip_diag prints every member's verdict when it fails).
+  [[ ${LAB_LONG:-} == 1 ]] || skip "known failing (a stopped Redis does not move the VIP): LAB_LONG=1 runs it"
   MUST="MariaDB is critical: the VIP moves" service_stop mariadb "svc::stop mariadb" "svc::start mariadb" yes
-  MUST="Redis is critical: the VIP moves" service_stop redis "svc::stop redis-server@hpc-6379" "svc::start redis-server@hpc-6379" yes
+  MUST="Redis is critical: the VIP moves" service_stop redis "source \$HPC_LIB_DIR/redis.sh && redis::stop 6379" "source \$HPC_LIB_DIR/redis.sh && redis::start 6379" yes
   MUST="the shared mount is critical: the VIP moves" service_stop glusterfs "umount -l /mnt/gluster" "mount /mnt/gluster" yes
   MUST="slurmctld alone is not critical (one non-critical failure of 2): the VIP stays" service_stop slurm "svc::stop slurmctld" "svc::start slurmctld" no
 }

@@ -281,3 +281,15 @@ config_test() {
   assert_failure 5
   assert_output --partial "held by 0 nodes"
 }
+
+@test "a check that outlives its own timeout makes the node unfit within keepalived's 5 s, not never" {
+  # A FUSE stat whose bricks vanished can outlive its SIGKILL: here timeout(1) bounds nothing and the
+  # database check hangs for 20 s.
+  stub timeout 'if [ "$1" = -k ]; then shift 2; fi; shift; exec "$@"'
+  stub mariadb 'sleep 20'
+  local t0=$SECONDS
+  run "$VIP_TK/utils/check_all_services.sh"
+  assert_failure 1
+  assert_output --partial "critical failed: mariadb"
+  (( SECONDS - t0 < 5 ))
+}

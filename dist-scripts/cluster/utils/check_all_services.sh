@@ -90,7 +90,9 @@ run_checks() {
   if [[ " ${VIP_TRACK_CHECKS[*]} " == *" web "* ]] && web::configured; then names+=(nginx); fi
   if (( ${#names[@]} )); then
     dir="$(tmp::dir)"
-    health::run_checks "$dir" "${names[@]}"
+    # Within keepalived's 5 s script timeout whatever a check does: a check still running after its own
+    # bound (TERM at HEALTH_TIMEOUT, KILL 1 s later) counts as failed (health::run_checks).
+    HEALTH_RUN_DEADLINE=$(( ${HEALTH_TIMEOUT%.*} + 1 )) health::run_checks "$dir" "${names[@]}"
     for check in "${names[@]}"; do
       status="" msg=""
       IFS=$'\t' read -r status msg < "$dir/$check" || true
