@@ -44,6 +44,12 @@ describe("database.tls", () => {
     expect(plain).not.toMatch(/socket\.ssl|\[sst\]/);
   });
 
+  it("needs stunnel4 for an rsync SST (the preflight and --install-packages know it)", () => {
+    const config = file(renderText(TLS.replace("sst_method: mariabackup", "sst_method: rsync")), "cluster/lib/config.sh");
+    expect(config).toMatch(/rsync=rsync stunnel=stunnel4/);
+    expect(file(renderText(TLS), "cluster/lib/config.sh")).not.toMatch(/stunnel4/);
+  });
+
   it("reaches the bash library as DB_TLS and STORAGE_TLS", () => {
     const config = file(renderText(TLS), "cluster/lib/config.sh");
     expect(config).toMatch(/^DB_TLS='true'$/m);

@@ -112,6 +112,8 @@ export const SERVICE_DEFS: readonly ServiceDef[] = [
       "mariadbd=mariadb-server",
       "/usr/lib/galera/libgalera_smm.so=galera-4",
       ...(c.database.sst_method === "rsync" ? ["rsync=rsync"] : ["mariabackup=mariadb-backup"]),
+      // database.tls: an rsync SST goes through stunnel (a mariabackup one through socat, needed anyway).
+      ...(c.database.tls && c.database.sst_method === "rsync" ? ["stunnel=stunnel4"] : []),
     ],
   },
   {
