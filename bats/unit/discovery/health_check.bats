@@ -50,6 +50,13 @@ check() {  # NAME FIELD: from the last JSON report in $output
   assert_output --regexp "redis +fail +critical +redis-server is not running"
 }
 
+@test "Redis set up by phase 2 (its instance config) but stopped fails, with no marker file" {
+  mkdir -p "$ROOT_PREFIX/etc/redis" && touch "$ROOT_PREFIX/etc/redis/redis-hpc-6379.conf"
+  run "$HC" --json
+  assert_failure 1
+  assert_equal "$(check redis message)" "redis-server is not running"
+}
+
 @test "a non-critical check failing only degrades (slurmctld configured but down)" {
   mkdir -p "$ROOT_PREFIX/etc/slurm" && touch "$ROOT_PREFIX/etc/slurm/slurm.conf"
   run "$HC" --json

@@ -84,7 +84,10 @@ health::check_mariadb() {
 health::check_redis() {
   local pw="" out
   if ! svc::process_running redis-server; then
-    if health::marked redis; then
+    # Set up here = phase 2 wrote this node's instance config (redis::conf_file; phase 2 leaves no
+    # marker): a stopped Redis must fail, not read as "never set up" (measured: a Redis stopped on the
+    # VIP owner left the VIP where it was).
+    if health::marked redis || [[ -e "$(path::of "/etc/redis/redis-hpc-$REDIS_PORT.conf")" ]]; then
       health::_result fail "redis-server is not running"
     else
       health::_result not_configured "Redis is not set up on this node"
