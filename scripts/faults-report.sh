@@ -63,10 +63,6 @@ EOF
   check stuck on the cut-off mount no longer keeps a node of the other side "fit". Still failing: one
   file had a bad copy after the heal, with self-heal not finished 90 s after the split ended (the row
   above, files bad 1); not yet diagnosed (pending heal or a split-brain entry).
-- A service stopped on the VIP owner: MariaDB moves the VIP in 2-3 s (the row above, two runs); Redis
-  stopped did not move it within 30 s (twice, not yet diagnosed: the suite now prints every member's
-  keepalived state and verdict when it happens), so the GlusterFS-mount and slurmctld cases after it
-  have not run yet; `LAB_LONG=1` only.
 - kill -9 of the toolkit mid-join and mid-restore; alerts per scenario (the fixture has no monitoring).
 EOF
 } > docs/FAULTS.md
