@@ -15,14 +15,12 @@ storage::tls_files() {
   tls::install_copy "$(tls::ca_crt)" "$(path::of /etc/ssl/glusterfs.ca)" 0644
 }
 
-# storage::member_names: the configured hostnames of the members (storage::member_ips), comma separated:
+# storage::member_names: the members' configured hostnames (storage::member_indexes), comma separated:
 # the certificate names the bricks accept.
 storage::member_names() {
   local i out=""
-  # shellcheck disable=SC2153 # NODE_IPS/NODE_HOSTNAMES come from config.sh
-  for i in "${!NODE_IPS[@]}"; do
-    if [[ ${NODE_IPS[i]} == "$SELF_IP" ]] || gluster::peer_known "${NODE_IPS[i]}"; then out+="${NODE_HOSTNAMES[i]},"; fi
-  done
+  # shellcheck disable=SC2153 # NODE_HOSTNAMES comes from config.sh
+  for i in $(storage::member_indexes); do out+="${NODE_HOSTNAMES[i]},"; done
   printf '%s\n' "${out%,}"
 }
 
@@ -30,11 +28,8 @@ storage::member_names() {
 storage::tls_new_volume() {
   [[ $STORAGE_TLS == true ]] || return 0
   log::info "volume $STORAGE_VOLUME_NAME: I/O over TLS (client.ssl, server.ssl), certificates of the cluster CA"
-  gluster::run volume set "$STORAGE_VOLUME_NAME" ssl.own-cert /etc/ssl/glusterfs.pem
-  gluster::run volume set "$STORAGE_VOLUME_NAME" ssl.private-key /etc/ssl/glusterfs.key
-  gluster::run volume set "$STORAGE_VOLUME_NAME" ssl.ca-list /etc/ssl/glusterfs.ca
-  gluster::run volume set "$STORAGE_VOLUME_NAME" client.ssl on
-  gluster::run volume set "$STORAGE_VOLUME_NAME" server.ssl on
+  storage::set_options 'ssl.own-cert /etc/ssl/glusterfs.pem' 'ssl.private-key /etc/ssl/glusterfs.key' \
+    'ssl.ca-list /etc/ssl/glusterfs.ca' 'client.ssl on' 'server.ssl on'
 }
 
 # storage::tls_check_volume: say so when the live volume's TLS differs from storage.tls. Switching it

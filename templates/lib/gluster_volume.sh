@@ -85,14 +85,30 @@ storage::tune_volume() {
   storage::ensure_witness
 }
 
-# storage::member_ips: the configured nodes in this node's trusted pool (this node included), comma
-# separated in config order: the only hosts whose clients the bricks accept.
-storage::member_ips() {
-  local ip out=""
-  # shellcheck disable=SC2153 # NODE_IPS comes from config.sh
-  for ip in "${NODE_IPS[@]}"; do
-    if [[ $ip == "$SELF_IP" ]] || gluster::peer_known "$ip"; then out+="$ip,"; fi
+# storage::set_options "KEY VALUE"...: set each option the volume does not have yet.
+storage::set_options() {
+  local kv
+  for kv in "$@"; do
+    if [[ "$(gluster::option_value "${kv%% *}")" != "${kv#* }" ]]; then
+      gluster::run volume set "$STORAGE_VOLUME_NAME" "${kv%% *}" "${kv#* }"
+    fi
   done
+}
+
+# storage::member_indexes: the indexes (in config order) of the configured nodes in this node's trusted
+# pool, this node included: the only hosts whose clients the bricks accept.
+storage::member_indexes() {
+  local i
+  # shellcheck disable=SC2153 # NODE_IPS comes from config.sh
+  for i in "${!NODE_IPS[@]}"; do
+    if [[ ${NODE_IPS[i]} == "$SELF_IP" ]] || gluster::peer_known "${NODE_IPS[i]}"; then printf '%s\n' "$i"; fi
+  done
+}
+
+# storage::member_ips: their addresses, comma separated (auth.allow).
+storage::member_ips() {
+  local i out=""
+  for i in $(storage::member_indexes); do out+="${NODE_IPS[i]},"; done
   printf '%s\n' "${out%,}"
 }
 

@@ -86,19 +86,19 @@ galera::write_config() {
 # galera::tls_files [PEER]: this node's certificate, key and the CA where mariadbd and the SST scripts
 # (both running as mysql) read them; the key readable by root and mysql only.
 galera::tls_files() {
-  local dir changed=$GALERA_CNF_CHANGED
+  local dir changed=$GALERA_CNF_CHANGED spec copy
   dir="$(path::of /etc/mysql/hpc-tls)"
   if [[ $DB_SST_METHOD == rsync ]] && ! command -v stunnel >/dev/null 2>&1; then
     die "[ERROR Packages]: database.tls with sst_method rsync sends the state transfer through stunnel, which is missing (fix: apt-get install stunnel4)" "$EXIT_PREFLIGHT"
   fi
   tls::ensure "${1:-}"
   run::mkdir "$dir" 0750 root:mysql
-  tls::install_copy "$(tls::ca_crt)" "$dir/ca.crt" 0644
-  (( RUN_CHANGED )) && changed=1
-  tls::install_copy "$(tls::node_crt)" "$dir/node.crt" 0644
-  (( RUN_CHANGED )) && changed=1
-  tls::install_copy "$(tls::node_key)" "$dir/node.key" 0640 root:mysql
-  (( RUN_CHANGED )) && changed=1
+  # SOURCE NAME MODE [OWNER]
+  for spec in "$(tls::ca_crt) ca.crt 0644" "$(tls::node_crt) node.crt 0644" "$(tls::node_key) node.key 0640 root:mysql"; do
+    read -r -a copy <<< "$spec"
+    tls::install_copy "${copy[0]}" "$dir/${copy[1]}" "${copy[2]}" "${copy[3]:-}"
+    (( RUN_CHANGED )) && changed=1
+  done
   GALERA_CNF_CHANGED=$changed
 }
 

@@ -55,13 +55,3 @@ storage::witness_join() {
   gluster::peer_known "$ARBITRATOR_IP" || gluster::run peer probe "$ARBITRATOR_IP"
   run::wait_until 60 "the arbitrator $ARBITRATOR_IP to be a connected pool member" gluster::peer_connected "$ARBITRATOR_IP"
 }
-
-# storage::set_options "KEY VALUE"...: set each option the volume does not have yet.
-storage::set_options() {
-  local kv
-  for kv in "$@"; do
-    if [[ "$(gluster::option_value "${kv%% *}")" != "${kv#* }" ]]; then
-      gluster::run volume set "$STORAGE_VOLUME_NAME" "${kv%% *}" "${kv#* }"
-    fi
-  done
-}

@@ -100,7 +100,7 @@ tls::cert_ok() {
 # for TLS servers and clients alike; kept when it is already valid for that CA and name.
 tls::ensure_cert() {
   local cn=$1 ip=$2 crt=$3 key=$4 tmp
-  if [[ -s $crt ]] && tls::cert_ok "$cn" "$crt" "$key"; then
+  if tls::cert_ok "$cn" "$crt" "$key"; then
     log::info "the certificate of $cn is valid ($crt)"
     return 0
   fi
