@@ -31,26 +31,37 @@ the cluster is whole again:
   every brick once self-heal is done.
 - **slurm**: a job started on a survivor before the fault must still be RUNNING (or COMPLETED).
 - **VIP**: exactly one owner at the end (during a split: only on the side with quorum).
+- **alerts**: the fault lasts until the generated alert rules have fired what it must (Prometheus runs
+  on node1 and node2, scraping every 5 s); "N s" counts from the fault's start.
 
 "acked/lost" = acknowledged writes / acknowledged writes missing afterwards. Seconds are wall-clock on
 the loaded lab machine.
 
 ## Node loss and partitions
 
-| scenario | what must hold | set acked/lost (failed tries) | bank ok (failed), total kept | redis acked/lost | files acked/bad | slurm job | evicted after s | VIP during split | whole again after s | VIP at the end |
-|---|---|---|---|---|---|---|---|---|---|---|
+| scenario | what must hold | set acked/lost (failed tries) | bank ok (failed), total kept | redis acked/lost | files acked/bad | slurm job | evicted after s | VIP during split | whole again after s | VIP at the end | alerts fired |
+|---|---|---|---|---|---|---|---|---|---|---|---|
 EOF
   jq -r "$cell"' select(.scenario | test("^(lose|split)")) |
-    "| \(.scenario) (\(.lost // .minority | tostring) \(if .lost then "lost" else "cut off" end)) | \(.must) | \(cell("set_acked"))/\(cell("set_lost")) (\(cell("set_failed"))) | \(cell("bank_ok")) (\(cell("bank_failed"))), \(cell("bank_total_ok")) | \(cell("redis_acked"))/\(cell("redis_lost")) | \(cell("files_acked"))/\(cell("files_bad")) | \(cell("slurm_job")) | \(cell("evict_s")) | \(cell("vip_split")) | \(cell("recover_s")) | \(cell("vip_end")) |"' "$results"
+    "| \(.scenario) (\(.lost // .minority | tostring) \(if .lost then "lost" else "cut off" end)) | \(.must) | \(cell("set_acked"))/\(cell("set_lost")) (\(cell("set_failed"))) | \(cell("bank_ok")) (\(cell("bank_failed"))), \(cell("bank_total_ok")) | \(cell("redis_acked"))/\(cell("redis_lost")) | \(cell("files_acked"))/\(cell("files_bad")) | \(cell("slurm_job")) | \(cell("evict_s")) | \(cell("vip_split")) | \(cell("recover_s")) | \(cell("vip_end")) | \(cell("alerts")) |"' "$results"
   cat <<'EOF'
 
 ## A service stopped on the VIP owner
 
-| scenario | what must hold | stopped on | VIP after the stop | moved after s | set acked/lost | bank total kept |
-|---|---|---|---|---|---|---|
+| scenario | what must hold | stopped on | VIP after the stop | moved after s | set acked/lost | bank total kept | alerts fired |
+|---|---|---|---|---|---|---|---|
 EOF
   jq -r "$cell"' select(.scenario | test("^stop-")) |
-    "| \(.scenario) | \(.must) | \(cell("stopped_on")) | \(cell("vip_after")) | \(cell("vip_move_s")) | \(cell("set_acked"))/\(cell("set_lost")) | \(cell("bank_total_ok")) |"' "$results"
+    "| \(.scenario) | \(.must) | \(cell("stopped_on")) | \(cell("vip_after")) | \(cell("vip_move_s")) | \(cell("set_acked"))/\(cell("set_lost")) | \(cell("bank_total_ok")) | \(cell("alerts")) |"' "$results"
+  cat <<'EOF'
+
+## The toolkit killed in the middle of a run (kill -9 of its whole process group)
+
+| scenario | what must hold | killed | set acked/lost | bank total kept | redis acked/lost | files acked/bad | VIP at the end |
+|---|---|---|---|---|---|---|---|
+EOF
+  jq -r "$cell"' select(.scenario | test("^kill")) |
+    "| \(.scenario) | \(.must) | \(if .kill_restore then "restore loading the dump: \(.kill_restore)" else "storage phase: \(cell("kill_storage")); database phase: \(cell("kill_database"))" end) | \(cell("set_acked"))/\(cell("set_lost")) | \(cell("bank_total_ok")) | \(cell("redis_acked"))/\(cell("redis_lost")) | \(cell("files_acked"))/\(cell("files_bad")) | \(cell("vip_end")) |"' "$results"
   cat <<'EOF'
 
 ## Not covered yet

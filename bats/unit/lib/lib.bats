@@ -148,6 +148,36 @@ run::write_file "$ROOT_PREFIX/etc/a.conf" <<< new; run::on_rollback undo'
   wait "$first" 2>/dev/null || true
 }
 
+@test "a run killed with kill -9 whose leftovers hold the lock: the next run waits for them, then goes on" {
+  # the killed run's `timeout sleep` is a process group of its own: it outlives a group kill and keeps
+  # the inherited lock descriptor until it ends
+  in_lib 'lock::acquire demo; timeout 8 sleep 4 >/dev/null 2>&1 & sleep 30' &
+  local first=$!
+  for _ in $(seq 50); do [[ -s $ROOT_PREFIX/run/hpc-cluster/hpc-cluster-demo.lock ]] && pgrep -f "^sleep 4$" >/dev/null && break; sleep 0.1; done
+  pkill -KILL -f "unit-test-$BATS_TEST_NUMBER.sh"; pkill -KILL -f "^sleep 30$"
+  wait "$first" 2>/dev/null || true
+  in_lib 'lock::acquire demo; echo got-it'
+  assert_success
+  assert_output --partial "is gone (killed?); processes it left still hold it: "
+  assert_output --partial "(sleep 4)"
+  assert_line got-it
+}
+
+@test "leftovers of a killed run that outlast HPC_LOCK_ORPHAN_WAIT: exit 4 naming them" {
+  in_lib 'lock::acquire demo; timeout 20 sleep 10 >/dev/null 2>&1 & sleep 30' &
+  local first=$!
+  for _ in $(seq 50); do [[ -s $ROOT_PREFIX/run/hpc-cluster/hpc-cluster-demo.lock ]] && pgrep -f "^sleep 10$" >/dev/null && break; sleep 0.1; done
+  pkill -KILL -f "^sleep 30$"
+  kill -KILL "$first" 2>/dev/null || true
+  wait "$first" 2>/dev/null || true
+  HPC_LOCK_ORPHAN_WAIT=1 in_lib 'lock::acquire demo; echo got-it'
+  assert_failure 4
+  assert_output --partial "still held by processes of the killed 'demo' run"
+  assert_output --partial "(sleep 10)"
+  refute_output --partial got-it
+  pkill -KILL -f "^sleep 10$" || true
+}
+
 @test "secrets are read from a root-only file, taken literally, never evaluated" {
   mkdir -p "$ROOT_PREFIX/etc/hpc-cluster"
   printf 'REDIS_PASSWORD=p$(touch %s/pwned)w\n# comment\n\nDB_X=a=b\n' "$BATS_TEST_TMPDIR" > "$ROOT_PREFIX/etc/hpc-cluster/secrets.env"
