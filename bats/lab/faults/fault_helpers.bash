@@ -301,9 +301,10 @@ alert_fired() {
   nodes=("$@")
   (( ${#nodes[@]} )) || nodes=(n1 n2)
   q="max_over_time(ALERTS{alertname=\"$alert\",alertstate=\"firing\"${match:+,$match}}[$(( $(date +%s) - since + 5 ))s])"
+  # (not jq -e: jq 1.6 exits 0 on no input at all, as from a crashed node's Prometheus)
   for n in "${nodes[@]}"; do
-    lab_exec "$n" curl -fsS -m 5 --get "http://127.0.0.1:9090/api/v1/query" --data-urlencode "query=$q" 2>/dev/null \
-      | jq -e '.data.result | length > 0' >/dev/null && return 0
+    [[ "$(lab_exec "$n" curl -fsS -m 5 --get "http://127.0.0.1:9090/api/v1/query" --data-urlencode "query=$q" 2>/dev/null \
+      | jq -r '.data.result | length > 0')" == true ]] && return 0
   done
   return 1
 }
