@@ -107,8 +107,8 @@ faults_build() {
 }
 
 # killed_at nK WHAT PATTERN ARGS...: run the toolkit's WHAT (a path under TK) with ARGS on nK detached, in
-# its own process group; once its output shows PATTERN (a step begun), wait 2 s and SIGKILL the whole
-# group, as a lost SSH session's kill or the OOM killer would: the script and everything it ran (a
+# its own process group; once its output shows PATTERN (a step begun), wait KILL_DELAY seconds (default 2)
+# and SIGKILL the whole group, as a lost SSH session's kill or the OOM killer would: the script and everything it ran (a
 # mariadb client loading a dump, gluster, redis-cli...; the daemons are systemd's and go on). Prints
 # "killed" or "finished first" (the run ended before PATTERN).
 killed_at() {
@@ -116,7 +116,7 @@ killed_at() {
   shift 3
   lab_exec "$n" bash -c "rm -f /tmp/killed.log; setsid $TK/$what $* </dev/null >/tmp/killed.log 2>&1 & echo \$! > /tmp/killed.pid"
   wait_until 300 eval "lab_exec $n grep -qF -- '$pattern' /tmp/killed.log || ! lab_exec $n sh -c 'kill -0 \$(cat /tmp/killed.pid)' 2>/dev/null"
-  sleep 2
+  sleep "${KILL_DELAY:-2}"
   if lab_exec "$n" bash -c 'kill -KILL -- -"$(cat /tmp/killed.pid)"' 2>/dev/null; then   # dash's kill takes no --
     echo killed
   else
@@ -261,6 +261,14 @@ slurm_job_start() {
 }
 
 slurm_job_state() { lab_exec "$1" scontrol show job "$2" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2; }
+
+# slurm_job_running nK JOB: the job starts within 90 s (after a fault the controllers may still be
+# handing control back: 2026-12-03, a job still not running 30 s after the 1|3 split healed).
+slurm_job_running() {
+  wait_until 90 eval "[[ \$(slurm_job_state $1 $2) == RUNNING ]]" && return 0
+  slurm_diag "$1" "$2"
+  return 1
+}
 
 slurm_job_ran() { [[ "$(slurm_job_state "$1" "$2")" =~ ^(RUNNING|COMPLETED)$ ]]; }
 
