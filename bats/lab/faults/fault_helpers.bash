@@ -108,8 +108,9 @@ faults_build() {
 
 # killed_at nK WHAT PATTERN ARGS...: run the toolkit's WHAT (a path under TK) with ARGS on nK detached, in
 # its own process group; once its output shows PATTERN (a step begun), wait KILL_DELAY seconds (default 2)
-# and SIGKILL the whole group, as a lost SSH session's kill or the OOM killer would: the script and everything it ran (a
-# mariadb client loading a dump, gluster, redis-cli...; the daemons are systemd's and go on). Prints
+# and SIGKILL the whole group, as a lost SSH session's kill or the OOM killer would: the script and
+# everything it ran (a mariadb client loading a dump, gluster, redis-cli...; the daemons are systemd's
+# and go on; what runs under `timeout` is a group of its own and survives, see lock::acquire). Prints
 # "killed" or "finished first" (the run ended before PATTERN).
 killed_at() {
   local n=$1 what=$2 pattern=$3
