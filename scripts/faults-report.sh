@@ -64,17 +64,23 @@ EOF
     "| \(.scenario) | \(.must) | \(if .kill_restore then "restore loading the dump: \(.kill_restore)" else "storage phase: \(cell("kill_storage")); database phase: \(cell("kill_database"))" end) | \(cell("set_acked"))/\(cell("set_lost")) | \(cell("bank_total_ok")) | \(cell("redis_acked"))/\(cell("redis_lost")) | \(cell("files_acked"))/\(cell("files_bad")) | \(cell("vip_end")) |"' "$results"
   cat <<'EOF'
 
-## Not covered yet
+## Run by default, and behind LAB_LONG=1
 
-- 3 of 4 members lost at once and the 1|3 split: pass (the rows above, `LAB_LONG=1` runs); 6 and 2
-  minutes, more than the default run can spend, so they stay behind `LAB_LONG=1`.
-- 2|2 split: the VIP is now held only by the side with the witness during the split (12 s after it),
-  since the witness is a GlusterFS vote too (server quorum: the storage and the database pick the same
-  side; before, the volume's first-brick rule picked the other side and no node was fit) and a health
-  check stuck on the cut-off mount no longer keeps a node of the other side "fit". Still failing: one
-  file had a bad copy after the heal, with self-heal not finished 90 s after the split ended (the row
-  above, files bad 1); not yet diagnosed (pending heal or a split-brain entry).
-- kill -9 of the toolkit mid-join and mid-restore; alerts per scenario (the fixture has no monitoring).
+`npm test` runs the killed join, 1 and 2 of 4 lost, the per-service stops and the killed restore. The 3
+of 4 loss and the 1|3 and 2|2 splits take about 3 minutes each, more than CI's hour can spend beside
+the other suites: `LAB_LONG=1 npm test` (or `LAB_LONG=1 scripts/run-bats.sh bats/lab/faults`) runs them,
+and the rows above come from such a run.
+
+## Not covered
+
+- Alerts are asserted where Prometheus evaluates them (the `ALERTS` series); their delivery through
+  Alertmanager to a receiver is the monitoring suite's (`bats/lab/monitoring`: a webhook gets each once).
+- `SharedStorageNotMounted` waits 2 minutes before it fires (a remount is routine), so the GlusterFS
+  stop asserts the VIP's move (`VipFailover`) instead; a stopped slurmctld asks for no alert
+  (`SlurmctldPrimaryDown` is for the primary controller, after 2 minutes).
+- The join is killed in two places (storage, database), not in every phase; the restore once, in its
+  dump load. A server that loses power before its own join finished does not come back by itself
+  (its boot unit is installed at the end of the join): run the join again.
 EOF
 } > docs/FAULTS.md
 echo "faults-report: docs/FAULTS.md from $(wc -l < "$results") records" >&2

@@ -332,8 +332,9 @@ alerts_fired() {
     done
     out+=("${a%%:*}{${a#*:}} $(( $(date +%s) - since ))s")
   done
-  local IFS=,
-  printf '%s\n' "${out[*]}"
+  local joined
+  printf -v joined '%s, ' "${out[@]}"
+  printf '%s\n' "${joined%, }"
 }
 
 # --- results -----------------------------------------------------------------------------------------
