@@ -5,6 +5,8 @@
 # (fault_helpers.bash: the Galera set and bank checkers, acknowledged Redis keys through RedisCluster,
 # checksummed GlusterFS files, a running Slurm job, the VIP owners), heals back to the full cluster, checks
 # every invariant on every node and writes a result record for docs/FAULTS.md (scripts/faults-report.sh).
+# Each fault lasts until the generated alert rules have fired what it must (ALERTS, in Prometheus on n1
+# or n2). The toolkit itself is killed too: n4's join (the suite's first test) and a restore at the end.
 
 load "${HPC_REPO_ROOT:-$BATS_TEST_DIRNAME/../../..}/bats/lab/helpers.bash"
 load "${HPC_REPO_ROOT:-$BATS_TEST_DIRNAME/../../..}/bats/helpers/toolkit.bash"
