@@ -57,11 +57,13 @@ lock::alive() {
 # lock::holders FILE: "PID (COMMAND)" of every process with FILE open, comma-separated, this run aside
 # (call it with the lock's descriptor closed, or its own commands hold the file too).
 lock::holders() {
-  local pid out=()
+  local pid args out=()
+  # /proc changes under find (processes end): its complaints and exit status mean nothing here
   while IFS= read -r pid; do
     [[ $pid != "$$" ]] || continue
-    out+=("$pid ($(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | cut -c1-60 | sed 's/ *$//'))")
-  done < <(find /proc/[0-9]*/fd -maxdepth 1 -lname "$1" 2>/dev/null | cut -d/ -f3 | sort -un)
+    args="$(tr '\0' ' ' 2>/dev/null < "/proc/$pid/cmdline" | cut -c1-60 | sed 's/ *$//')" || true
+    [[ -z $args ]] || out+=("$pid ($args)")
+  done < <({ find /proc/[0-9]*/fd -maxdepth 1 -lname "$1" 2>/dev/null || true; } | cut -d/ -f3 | sort -un)
   local IFS=,
   printf '%s\n' "${out[*]:-none found}"
 }
