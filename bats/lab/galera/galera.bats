@@ -58,7 +58,9 @@ setup() {
 }
 
 @test "a second concurrent run is refused at once with exit 4" {
-  lab_exec n1 sh -c 'flock /run/hpc-cluster/hpc-cluster-cluster-setup.lock sleep 20 >/dev/null 2>&1 &'
+  # a live run: it holds the lock and its pid is in the lock file (a dead pid there means a killed run's
+  # leftovers hold it, and the next run waits for them: lock::acquire)
+  lab_exec n1 sh -c 'sh -c "echo \$\$ > \$0; exec flock \$0 sleep 20" /run/hpc-cluster/hpc-cluster-cluster-setup.lock >/dev/null 2>&1 &'
   wait_until 10 lab_exec n1 sh -c '! flock -n /run/hpc-cluster/hpc-cluster-cluster-setup.lock true'
   run lab_exec n1 "$TK/start_multi_complete.sh" --only database --yes
   assert_equal "$status" 4
