@@ -229,7 +229,12 @@ gluster_healed() {
 check_gluster() {
   local scen=$1 writer=$2 n bad=0 manifest
   manifest="$(lab_exec "$writer" cat "/tmp/faults/$scen/gluster.sha256" 2>/dev/null)"
-  wait_until 90 gluster_healed || echo "# gluster: heal info not empty after 90 s" >&3
+  local t0=$SECONDS
+  if wait_until 90 gluster_healed; then
+    echo "# gluster: heal info empty after $((SECONDS - t0)) s" >&3
+  else
+    echo "# gluster: heal info not empty after 90 s" >&3
+  fi
   local failed brick_failed
   for n in "${MEMBERS[@]}"; do
     failed="$(lab_exec "$n" sha256sum -c --quiet - <<< "$manifest" 2>/dev/null | grep FAILED || true)"
