@@ -1,18 +1,20 @@
 # shellcheck shell=bash
 # lib/gluster_witness.sh - the arbitrator as a GlusterFS vote (setup/phase0_storage_setup.sh). With an
 # even number of members, garbd's vote lets the database side with the witness keep writing after an even
-# split (2|2) - but GlusterFS' own quorum cannot see garbd: by default (cluster.quorum-type auto) the half
-# that holds the first brick writes, so in a 2|2 split the storage and the database chose opposite sides
-# and neither side was fit for the VIP (measured: bats/lab/faults 2|2). So, exactly when garbd runs:
+# split (2|2); GlusterFS' own quorum cannot see garbd. So, exactly when garbd runs:
 # - the witness joins the trusted pool as a peer without a brick (its glusterd is the vote);
 # - server quorum (cluster.server-quorum-type server: glusterd stops the bricks of the side that sees
-#   half of the pool or less) decides which side serves the volume, the same side as Galera's;
-# - client quorum is off (cluster.quorum-type none): the side that keeps its bricks may have fewer than
-#   half of them, and the other side has none running, so nothing can diverge.
-# With an odd member count the witness leaves the pool and client quorum is auto again (a majority of the
-# bricks), like garbd, which does not run then either.
+#   half of the pool or less) stops the bricks on the side without the witness;
+# - client quorum stays auto (a majority of the bricks, or half of them with the first): only one side
+#   can ever write. It was off (quorum-type none) for one stop, so that the witness's side of a 2|2
+#   split could write; a 1|3 split then left files that both sides had written unreadable (EIO on
+#   Slurm's job_state, bats/lab/faults LAB_LONG run of 2026-12-03): the cut-off node wrote to its own
+#   brick until glusterd noticed it was alone. With auto, the witness's side of a 2|2 split reads but
+#   does not write the volume until the split ends.
+# With an odd member count the witness leaves the pool (a majority of the bricks decides, like garbd,
+# which does not run then either).
 
-WITNESS_QUORUM_ON=('cluster.server-quorum-type server' 'cluster.quorum-type none')
+WITNESS_QUORUM_ON=('cluster.server-quorum-type server' 'cluster.quorum-type auto')
 WITNESS_QUORUM_OFF=('cluster.server-quorum-type none' 'cluster.quorum-type auto')
 
 # storage::witness_wanted: an arbitrator is configured and the volume has an even number of bricks.

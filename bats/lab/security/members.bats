@@ -218,7 +218,7 @@ cert_of() {
   assert_output --partial "Hostname: 10.213.0.13"
   run lab_exec n1 gluster volume get shared_data all
   assert_line --regexp '^cluster\.server-quorum-type +server'
-  assert_line --regexp '^cluster\.quorum-type +none'
+  assert_line --regexp '^cluster\.quorum-type +auto'
   run lab_exec n1 gluster volume info shared_data
   refute_output --partial "10.213.0.13:"
 }

@@ -26,7 +26,7 @@ setup() {
 
 teardown() { kill "$(cat "$ROOT_PREFIX/run/glusterd.pid")" 2>/dev/null || true; }
 
-@test "the second brick (even): the witness joins the pool, server quorum on, client quorum off" {
+@test "the second brick (even): the witness joins the pool, server quorum on, client quorum stays auto" {
   echo 10.213.0.11:/data/glusterfs/shared > "$STUB_STATE/volume"
   run "$P0" --add-node 10.213.0.12 --yes
   assert_success
@@ -34,7 +34,7 @@ teardown() { kill "$(cat "$ROOT_PREFIX/run/glusterd.pid")" 2>/dev/null || true; 
   run called gluster
   assert_line "--mode=script peer probe 10.213.0.15"
   assert_line "--mode=script volume set shared_data cluster.server-quorum-type server"
-  assert_line "--mode=script volume set shared_data cluster.quorum-type none"
+  assert_line "--mode=script volume set shared_data cluster.quorum-type auto"
   # Its glusterd is started over SSH first (systemd where it runs).
   run called ssh
   assert_output --partial 'systemctl\ enable\ --now\ glusterd'
