@@ -225,10 +225,10 @@ split() {
 }
 
 @test "2|2 partition (n1,n2 | n3,n4 + witness): only n3,n4 write and hold the VIP; heal, nothing lost" {
-  # Passes since the witness votes in GlusterFS too and a stuck health check counts as failed (LAB_LONG
-  # runs on 2026-12-03: VIP on the witness's side 6 s after the split, nothing lost); 3 minutes with
-  # the alerts, more than the default run can spend.
-  [[ ${LAB_LONG:-} == 1 ]] || skip "3 minutes: LAB_LONG=1 runs it"
+  # Known failing (2026-12-03): GlusterFS client quorum stays auto (lib/gluster_witness.sh: off, a 1|3
+  # split left files both sides wrote unreadable), so neither half writes the volume and no node is fit
+  # for the VIP during the split. With quorum off it passed, VIP on the witness's side in 6 s.
+  [[ ${LAB_LONG:-} == 1 ]] || skip "known failing with client quorum auto (no VIP during the split): LAB_LONG=1 runs it"
   ALERTS='GaleraNotPrimary:node="node1" GaleraNotPrimary:node="node2" NodeDown:node="node3"' \
     MUST="the side with the witness (3 of 5 votes) writes and holds the VIP; the other refuses writes at once; nothing lost after heal" split split22 n3,n4 n1,n2
 }
