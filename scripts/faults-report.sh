@@ -81,7 +81,7 @@ and the rows above come from such a run.
 - The 2|2 split fails: GlusterFS client quorum stays auto while the witness votes in the pool (with it
   off, a 1|3 split left files that both sides had written unreadable: the cut-off node wrote to its own
   brick until its glusterd noticed it was alone), so neither half writes the shared volume during the
-  split and no node is fit for the VIP; nothing acknowledged is lost. The database side with the
+  split and no node is fit for the VIP (the test stops there). The database side with the
   witness keeps writing (garbd), but the portal behind the VIP is down until the split ends.
 - The join is killed in two places (storage, database), not in every phase; the restore once, in its
   dump load. A server that loses power before its own join finished does not come back by itself
