@@ -8,9 +8,9 @@
 # - client quorum stays auto (a majority of the bricks, or half of them with the first): only one side
 #   can ever write. It was off (quorum-type none) for one stop, so that the witness's side of a 2|2
 #   split could write; a 1|3 split then left files that both sides had written unreadable (EIO on
-#   Slurm's job_state, bats/lab/faults LAB_LONG run of 2026-12-03): the cut-off node wrote to its own
-#   brick until glusterd noticed it was alone. With auto, the witness's side of a 2|2 split reads but
-#   does not write the volume until the split ends.
+#   Slurm's job_state, bats/lab/faults LAB_LONG run of 2026-12-03), most likely because the cut-off
+#   node wrote to its own brick until glusterd noticed it was alone. With auto, neither side of a 2|2
+#   split writes the volume until it ends (and, measured, no node is fit for the VIP meanwhile).
 # With an odd member count the witness leaves the pool (a majority of the bricks decides, like garbd,
 # which does not run then either).
 
