@@ -88,7 +88,7 @@ full_cluster() {
 
 # faults_build: bootstrap n1 and join n2, n3 with the one command (every service), then the checkers'
 # tables: the set table, and the bank of 10 accounts holding BANK_TOTAL together. n4 joins in the suite's
-# first scenario, with its toolkit killed in the middle (join_killed_at).
+# first scenario, with its toolkit killed in the middle (killed_at).
 faults_build() {
   local n
   lab_exec n1 "$TK/start_multi_complete.sh" --bootstrap --yes || return 1
@@ -311,17 +311,13 @@ slurm_diag() {
 # Prometheus runs on n1 and n2 (monitoring.prometheus_nodes 2, the highest priorities), each scraping every
 # member every 5 s; the rules are the generated alert_rules.yml.
 
-# alert_fired ALERT MATCHERS SINCE [NODE...]: the Prometheus on one of NODE... (default n1 n2: whichever
-# answers) had ALERT firing with MATCHERS (PromQL label matchers, e.g. node="node1") at some moment since
-# epoch second SINCE.
+# alert_fired ALERT MATCHERS SINCE: the Prometheus on n1 or n2 (whichever answers) had ALERT firing with
+# MATCHERS (PromQL label matchers, e.g. node="node1") at some moment since epoch second SINCE.
 alert_fired() {
-  local alert=$1 match=$2 since=$3 n q nodes
-  shift 3
-  nodes=("$@")
-  (( ${#nodes[@]} )) || nodes=(n1 n2)
+  local alert=$1 match=$2 since=$3 n q
   q="max_over_time(ALERTS{alertname=\"$alert\",alertstate=\"firing\"${match:+,$match}}[$(( $(date +%s) - since + 5 ))s])"
   # (not jq -e: jq 1.6 exits 0 on no input at all, as from a crashed node's Prometheus)
-  for n in "${nodes[@]}"; do
+  for n in n1 n2; do
     [[ "$(lab_exec "$n" curl -fsS -m 5 --get "http://127.0.0.1:9090/api/v1/query" --data-urlencode "query=$q" 2>/dev/null \
       | jq -r '.data.result | length > 0')" == true ]] && return 0
   done
