@@ -52,6 +52,7 @@ vip_diag() {
       echo "# $n: state $(lab_exec "$n" cat /var/lib/hpc-cluster/vip_state 2>/dev/null || echo '?'), verdict $(lab_exec "$n" cat /var/lib/hpc-cluster/vip_check_last 2>/dev/null | head -c 400)"
       echo "#   galera: $(lab_exec "$n" mariadb -N -B -e "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_cluster_status','wsrep_cluster_size','wsrep_local_state_comment')" 2>&1 | tr '\t\n' '= ')"
       echo "#   now: $(lab_exec "$n" timeout 20 /opt/hpc-dashboard/cluster/utils/check_all_services.sh --json 2>/dev/null | jq -c '{fit,last_resort,critical_failed}' 2>&1)"
+      echo "#   mount: stat rc $(lab_exec "$n" timeout 5 stat -t /mnt/gluster/. >/dev/null 2>&1; echo $?), write rc $(lab_exec "$n" timeout 5 sh -c "echo x > /mnt/gluster/.vip_diag_$n && rm -f /mnt/gluster/.vip_diag_$n" >/dev/null 2>&1; echo $?)"
       lab_exec "$n" tail -n 4 /var/log/hpc-cluster/vip_transitions.log 2>/dev/null | sed 's/^/#   /'
     done
   } >&3
